@@ -1,0 +1,71 @@
+# faultline.chaos: everything a new machine needs, from the repository's own files.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+INVENTORY ?= inventories/local
+APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps \
+	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync
+COLL_LINK := .collections/ansible_collections/faultline/chaos
+
+.PHONY: help deps venv collection setup demo test unit integration lint sanity molecule lab-up lab-down bench clean
+
+help:
+	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
+	@echo "make test   - set up, then unit, integration (real lab), ansible-lint, ansible-test sanity, molecule"
+	@echo "make lab-up / lab-down / lint / sanity / unit / integration / molecule / bench"
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+collection:
+	@mkdir -p $(dir $(COLL_LINK))
+	@ln -sfn ../../.. $(COLL_LINK)
+
+setup: deps venv collection
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	bash scripts/test.sh
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+integration: setup
+	$(PY) -m pytest -q tests/integration
+
+lint: setup
+	ansible-lint --profile production
+
+sanity: setup
+	bash scripts/sanity.sh
+
+molecule: setup
+	molecule test --all
+
+lab-up: setup
+	ansible-playbook playbooks/lab.yml -e lab_state=up
+
+lab-down: setup
+	ansible-playbook playbooks/lab.yml -e lab_state=down
+
+bench: setup
+	bash benchmarks/run.sh
+
+clean: lab-down
+	rm -rf reports .collections

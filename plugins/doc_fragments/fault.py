@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r'''
+options:
+  state_dir:
+    description:
+      - The fault ledger on the target. One JSON record per active fault and a
+        JSONL journal of every event. On tmpfs by default, so a reboot heals.
+    type: path
+    default: /run/faultline
+  lease:
+    description:
+      - Seconds after which the supervisor reverts the fault whatever happens
+        (dead-man switch). Re-running the same task renews the lease.
+    type: float
+    default: 3600
+  fault_id:
+    description:
+      - Name of the fault in the ledger. Defaults to a stable id derived from
+        the fault's parameters, so re-running the same task finds the same fault.
+    type: str
+notes:
+  - Every fault is handed to a detached supervisor on the target which reverts
+    it at its deadline (O(duration) or O(lease)) even if the controller, its SSH
+    connection or the play dies. SIGTERM to the supervisor reverts at once.
+'''

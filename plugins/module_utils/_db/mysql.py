@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared MySQL/MariaDB options and connection helper (doc fragment ``mysql``)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+try:
+    import pymysql
+    import pymysql.cursors
+    HAS_PYMYSQL = True
+    PYMYSQL_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the target
+    pymysql = None
+    HAS_PYMYSQL = False
+    PYMYSQL_IMPORT_ERROR = traceback.format_exc()
+
+
+def mysql_common_argument_spec():
+    """Login options shared by every module that talks to MySQL/MariaDB."""
+    return dict(
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=3306),
+        login_user=dict(type="str", default="root"),
+        login_password=dict(type="str", default="", no_log=True),
+        login_unix_socket=dict(type="path"),
+        connect_timeout=dict(type="float", default=5.0),
+        database=dict(type="str"),
+    )
+
+
+def require_pymysql(module):
+    if not HAS_PYMYSQL:
+        from ansible.module_utils.basic import missing_required_lib
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+
+
+def connect_params(params, prefix="login_"):
+    """Keyword arguments for pymysql.connect from module params (optionally prefixed)."""
+    kw = dict(
+        host=params.get(prefix + "host") or "127.0.0.1",
+        port=int(params.get(prefix + "port") or 3306),
+        user=params.get(prefix + "user") or "root",
+        password=params.get(prefix + "password") or "",
+        connect_timeout=float(params.get("connect_timeout") or 5.0),
+        autocommit=True,
+        charset="utf8mb4",
+    )
+    if params.get(prefix + "unix_socket"):
+        kw["unix_socket"] = params[prefix + "unix_socket"]
+    if params.get("database"):
+        kw["database"] = params["database"]
+    return kw
+
+
+def connect(kw, dict_cursor=True, read_timeout=None, write_timeout=None):
+    """Open a connection; raises pymysql errors to the caller."""
+    args = dict(kw)
+    if dict_cursor:
+        args["cursorclass"] = pymysql.cursors.DictCursor
+    if read_timeout:
+        args["read_timeout"] = read_timeout
+    if write_timeout:
+        args["write_timeout"] = write_timeout
+    return pymysql.connect(**args)
+
+
+def error_text(exc):
+    """The server's/driver's message as a user reads it, e.g.
+    ``(2003, "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)")``
+    becomes ``Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)``."""
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return "%s (errno %d)" % (args[1], args[0])
+    return str(exc)
+
+
+def server_flavor(cur):
+    """('mariadb'|'mysql', version string) from an open DictCursor."""
+    cur.execute("SELECT VERSION() AS v")
+    v = cur.fetchone()["v"]
+    return ("mariadb" if "mariadb" in v.lower() else "mysql"), v
+
+
+def binlog_status(cur):
+    """Current binlog file/position/GTID: SHOW BINARY LOG STATUS (MySQL 8.2+) or SHOW MASTER STATUS."""
+    row = None
+    for q in ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"):
+        try:
+            cur.execute(q)
+            row = cur.fetchone()
+            break
+        except pymysql.err.MySQLError:
+            continue
+    out = {"file": None, "position": None, "gtid": None}
+    if row:
+        out["file"] = row.get("File")
+        out["position"] = row.get("Position")
+        out["gtid"] = row.get("Executed_Gtid_Set") or None
+    if not out["gtid"]:
+        try:
+            cur.execute("SELECT @@GLOBAL.gtid_binlog_pos AS g")
+            out["gtid"] = cur.fetchone()["g"] or None
+        except pymysql.err.MySQLError:
+            pass
+    return out
+
+
+def replica_status(cur):
+    """SHOW REPLICA STATUS (MySQL 8.0.22+/MariaDB 10.5+) or SHOW SLAVE STATUS as a dict, or None."""
+    for q in ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS"):
+        try:
+            cur.execute(q)
+            row = cur.fetchone()
+            break
+        except pymysql.err.MySQLError:
+            continue
+    else:
+        return None
+    if not row:
+        return None
+
+    def pick(*names):
+        for n in names:
+            if n in row:
+                return row[n]
+        return None
+
+    return {
+        "io_running": pick("Replica_IO_Running", "Slave_IO_Running"),
+        "sql_running": pick("Replica_SQL_Running", "Slave_SQL_Running"),
+        "io_state": pick("Replica_IO_State", "Slave_IO_State"),
+        "source_host": pick("Source_Host", "Master_Host"),
+        "source_port": pick("Source_Port", "Master_Port"),
+        "source_log_file": pick("Source_Log_File", "Master_Log_File"),
+        "read_source_log_pos": pick("Read_Source_Log_Pos", "Read_Master_Log_Pos"),
+        "relay_source_log_file": pick("Relay_Source_Log_File", "Relay_Master_Log_File"),
+        "exec_source_log_pos": pick("Exec_Source_Log_Pos", "Exec_Master_Log_Pos"),
+        "seconds_behind": pick("Seconds_Behind_Source", "Seconds_Behind_Master"),
+        "last_io_errno": pick("Last_IO_Errno"),
+        "last_io_error": pick("Last_IO_Error") or None,
+        "last_io_error_ts": pick("Last_IO_Error_Timestamp") or None,
+        "last_sql_errno": pick("Last_SQL_Errno"),
+        "last_sql_error": pick("Last_SQL_Error") or None,
+        "gtid_io_pos": pick("Gtid_IO_Pos", "Retrieved_Gtid_Set") or None,
+        "gtid_slave_pos": None,
+        "connect_retry": pick("Connect_Retry"),
+    }

@@ -1,0 +1,680 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fault engine's runtime: ledger, action interpreter and supervisor.
+
+This file is deliberately standalone (standard library only, no imports from
+the collection).  Modules import it like any module_utils file; the supervisor
+copies *this very source* into the state directory and executes it there, so
+the dead-man switch keeps working after Ansible deletes the module payload and
+after the controller, its SSH connection or the play has died.
+
+Vocabulary
+----------
+ledger      A state directory on the target (default /run/faultline, tmpfs):
+            ``faults/<id>.json`` one record per active fault, ``journal.jsonl``
+            every event, ``lock`` a flock serialising writers.
+record      A JSON document describing one fault: what to do to apply it and
+            to revert it (as *actions*), its schedule and its lease.
+action      A small dict interpreted by :func:`execute`: ``run`` (argv list),
+            ``signal`` (pid + start time, so a recycled pid is never hit),
+            ``wait_exit``, ``spawn`` (start a detached service), ``wait_port``,
+            ``copy`` (atomic, sha256-verified file restore), ``nft_gc``.
+supervisor  A detached process per fault that runs the schedule on the
+            monotonic clock and reverts at the deadline; SIGTERM reverts now.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+DEFAULT_STATE_DIR = "/run/faultline"
+DEFAULT_LEASE = 3600.0
+SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
+
+SIGNALS = {
+    "SIGKILL": signal.SIGKILL,
+    "SIGTERM": signal.SIGTERM,
+    "SIGSTOP": signal.SIGSTOP,
+    "SIGCONT": signal.SIGCONT,
+    "SIGHUP": signal.SIGHUP,
+    "SIGINT": signal.SIGINT,
+}
+
+
+class EngineError(Exception):
+    """An error with a message meant for the user (no traceback)."""
+
+
+# --------------------------------------------------------------------------
+# events
+# --------------------------------------------------------------------------
+
+def make_event(source, ident, event, detail=None, host=None, ts=None):
+    """The one event shape of DESIGN.md section 3."""
+    return {
+        "ts": time.time() if ts is None else ts,
+        "host": host or socket.gethostname(),
+        "source": source,
+        "id": ident,
+        "event": event,
+        "detail": detail if detail is not None else {},
+    }
+
+
+# --------------------------------------------------------------------------
+# processes: identity that survives pid reuse
+# --------------------------------------------------------------------------
+
+def proc_starttime(pid):
+    """Start time of ``pid`` in clock ticks since boot, or None if gone."""
+    try:
+        with open("/proc/%d/stat" % int(pid), "r") as f:
+            data = f.read()
+    except (IOError, OSError, ValueError):
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'
+    rest = data.rsplit(")", 1)[-1].split()
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def proc_state(pid):
+    """Single-letter state (R, S, T, Z ...) of ``pid`` or None."""
+    try:
+        with open("/proc/%d/stat" % int(pid), "r") as f:
+            data = f.read()
+    except (IOError, OSError, ValueError):
+        return None
+    rest = data.rsplit(")", 1)[-1].split()
+    return rest[0] if rest else None
+
+
+def proc_alive(pid, starttime=None):
+    """True if ``pid`` runs (not a zombie) and, if given, started at ``starttime``."""
+    st = proc_starttime(pid)
+    if st is None:
+        return False
+    if starttime is not None and st != starttime:
+        return False
+    return proc_state(pid) != "Z"
+
+
+def proc_identity(pid):
+    return {"pid": int(pid), "starttime": proc_starttime(pid)}
+
+
+# --------------------------------------------------------------------------
+# ledger
+# --------------------------------------------------------------------------
+
+class Ledger(object):
+    """Records of active faults and the event journal, on the target."""
+
+    def __init__(self, state_dir=DEFAULT_STATE_DIR, host=None):
+        self.state_dir = state_dir
+        self.faults_dir = os.path.join(state_dir, "faults")
+        self.journal_path = os.path.join(state_dir, "journal.jsonl")
+        self.lock_path = os.path.join(state_dir, "lock")
+        self.host = host or socket.gethostname()
+        self._lock_fd = None
+        self._depth = 0
+
+    # -- set-up ---------------------------------------------------------
+    def ensure(self):
+        for d in (self.state_dir, self.faults_dir):
+            try:
+                os.makedirs(d, 0o700)
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise EngineError("cannot create state directory %s: %s" % (d, e.strerror))
+        return self
+
+    def exists(self):
+        return os.path.isdir(self.faults_dir)
+
+    # -- locking (re-entrant within one process) ------------------------
+    def __enter__(self):
+        if self._depth == 0:
+            self.ensure()
+            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self._depth -= 1
+        if self._depth == 0 and self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        return False
+
+    # -- records ----------------------------------------------------------
+    def _path(self, fault_id):
+        if not fault_id or "/" in fault_id or fault_id.startswith("."):
+            raise EngineError("invalid fault id %r" % (fault_id,))
+        return os.path.join(self.faults_dir, fault_id + ".json")
+
+    def get(self, fault_id):
+        try:
+            with open(self._path(fault_id), "r") as f:
+                return json.load(f)
+        except (IOError, OSError):
+            return None
+        except ValueError:
+            return None
+
+    def put(self, record):
+        self.ensure()
+        path = self._path(record["id"])
+        tmp = "%s.tmp.%d" % (path, os.getpid())
+        with open(tmp, "w") as f:
+            json.dump(record, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+
+    def delete(self, fault_id):
+        try:
+            os.unlink(self._path(fault_id))
+            return True
+        except OSError:
+            return False
+
+    def list(self):
+        if not os.path.isdir(self.faults_dir):
+            return []
+        out = []
+        for name in sorted(os.listdir(self.faults_dir)):
+            if not name.endswith(".json"):
+                continue
+            rec = self.get(name[:-5])
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    # -- journal --------------------------------------------------------
+    def journal(self, fault_id, event, detail=None, source="fault", ts=None):
+        ev = make_event(source, fault_id, event, detail, host=self.host, ts=ts)
+        self.ensure()
+        line = json.dumps(ev, sort_keys=True) + "\n"
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+        return ev
+
+    def events(self, fault_id=None, since=None):
+        out = []
+        try:
+            with open(self.journal_path, "r") as f:
+                for line in f:
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    if fault_id is not None and ev.get("id") != fault_id:
+                        continue
+                    if since is not None and ev.get("ts", 0) < since:
+                        continue
+                    out.append(ev)
+        except (IOError, OSError):
+            pass
+        return out
+
+
+# --------------------------------------------------------------------------
+# actions
+# --------------------------------------------------------------------------
+
+def subprocess_runner(argv, data=None):
+    """Default command runner: argv list, never a shell. Returns (rc, out, err)."""
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, close_fds=True)
+    except OSError as e:
+        return 127, "", "%s: %s" % (argv[0], e.strerror)
+    out, err = p.communicate(data.encode("utf-8") if data is not None else None)
+    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def port_open(host, port, timeout=0.5):
+    try:
+        s = socket.create_connection((host, int(port)), timeout=timeout)
+    except (socket.error, OSError):
+        return False
+    s.close()
+    return True
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _do_run(action, runner):
+    rc, out, err = runner(action["argv"], action.get("stdin"))
+    ok_rc = action.get("ok_rc", [0])
+    if ok_rc != "any" and rc not in ok_rc:
+        raise EngineError("%s failed (rc=%s): %s" % (" ".join(action["argv"]), rc, (err or out).strip()))
+    return {"op": "run", "argv": action["argv"], "rc": rc}
+
+
+def _do_signal(action):
+    pid = int(action["pid"])
+    name = action.get("signal", "SIGTERM")
+    if pid <= 1:
+        raise EngineError("refusing to signal pid %d" % pid)
+    if not proc_alive(pid, action.get("starttime")):
+        if action.get("missing_ok", True):
+            return {"op": "signal", "pid": pid, "signal": name, "sent": False}
+        raise EngineError("process %d is gone" % pid)
+    os.kill(pid, SIGNALS[name])
+    return {"op": "signal", "pid": pid, "signal": name, "sent": True}
+
+
+def _do_wait_exit(action):
+    pid = int(action["pid"])
+    deadline = time.monotonic() + float(action.get("timeout", 30))
+    while proc_alive(pid, action.get("starttime")):
+        if time.monotonic() > deadline:
+            if action.get("kill_after", False):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                time.sleep(0.2)
+                return {"op": "wait_exit", "pid": pid, "exited": not proc_alive(pid), "killed": True}
+            raise EngineError("process %d did not exit within %ss" % (pid, action.get("timeout", 30)))
+        time.sleep(0.02)
+    return {"op": "wait_exit", "pid": pid, "exited": True}
+
+
+def _do_spawn(action):
+    """Start a service detached from us (new session, stdio to a log file)."""
+    argv = action["argv"]
+    log = action.get("log") or os.devnull
+    logf = open(log, "ab")
+    try:
+        p = subprocess.Popen(argv, stdin=open(os.devnull, "rb"), stdout=logf, stderr=logf,
+                             close_fds=True, start_new_session=True, cwd=action.get("cwd") or "/")
+    except OSError as e:
+        raise EngineError("cannot start %s: %s" % (argv[0], e.strerror))
+    finally:
+        logf.close()
+    if action.get("wait", False):
+        rc = p.wait()
+        if rc != 0:
+            raise EngineError("%s exited with rc=%s (log: %s)" % (" ".join(argv), rc, log))
+    return {"op": "spawn", "argv": argv, "pid": p.pid}
+
+
+def _do_wait_port(action):
+    host, port = action.get("host", "127.0.0.1"), int(action["port"])
+    deadline = time.monotonic() + float(action.get("timeout", 60))
+    want_open = action.get("state", "open") == "open"
+    while port_open(host, port, 0.3) != want_open:
+        if time.monotonic() > deadline:
+            raise EngineError("port %s:%s not %s within %ss" % (host, port, action.get("state", "open"), action.get("timeout", 60)))
+        time.sleep(0.05)
+    return {"op": "wait_port", "host": host, "port": port}
+
+
+def _do_copy(action):
+    src, dst, want = action["src"], action["dst"], action.get("sha256")
+    if not os.path.exists(src):
+        if action.get("missing_ok") and os.path.exists(dst) and want and sha256_file(dst) == want:
+            return {"op": "copy", "dst": dst, "copied": False}
+        raise EngineError("backup %s is missing" % src)
+    if want and os.path.exists(dst) and sha256_file(dst) == want:
+        return {"op": "copy", "dst": dst, "copied": False}
+    tmp = "%s.faultline-restore.%d" % (dst, os.getpid())
+    shutil.copy2(src, tmp)
+    st = action.get("stat")
+    if st:
+        try:
+            os.chown(tmp, st["uid"], st["gid"])
+            os.chmod(tmp, st["mode"])
+        except OSError:
+            pass
+    if want and sha256_file(tmp) != want:
+        os.unlink(tmp)
+        raise EngineError("restored copy of %s does not match its recorded sha256" % dst)
+    os.rename(tmp, dst)
+    return {"op": "copy", "dst": dst, "copied": True}
+
+
+def _do_nft_gc(action, runner):
+    """Delete the collection's nftables table when no chain is left in it."""
+    prefix = action.get("prefix", [])
+    family, table = action.get("family", "inet"), action.get("table", "faultline")
+    rc, out, err = runner(prefix + ["nft", "-j", "list", "table", family, table], None)
+    if rc != 0:
+        return {"op": "nft_gc", "deleted": False}
+    try:
+        items = json.loads(out).get("nftables", [])
+    except ValueError:
+        return {"op": "nft_gc", "deleted": False}
+    if any("chain" in i or "set" in i or "map" in i for i in items):
+        return {"op": "nft_gc", "deleted": False}
+    runner(prefix + ["nft", "delete", "table", family, table], None)
+    return {"op": "nft_gc", "deleted": True}
+
+
+def execute(actions, runner=None):
+    """Run a list of actions in order; stop at the first failure (EngineError)."""
+    runner = runner or subprocess_runner
+    results = []
+    for a in actions:
+        op = a["op"]
+        if op == "run":
+            results.append(_do_run(a, runner))
+        elif op == "signal":
+            results.append(_do_signal(a))
+        elif op == "wait_exit":
+            results.append(_do_wait_exit(a))
+        elif op == "spawn":
+            results.append(_do_spawn(a))
+        elif op == "wait_port":
+            results.append(_do_wait_port(a))
+        elif op == "copy":
+            results.append(_do_copy(a))
+        elif op == "nft_gc":
+            results.append(_do_nft_gc(a, runner))
+        elif op == "sleep":
+            time.sleep(float(a["seconds"]))
+            results.append({"op": "sleep"})
+        else:
+            raise EngineError("unknown action op %r" % (op,))
+    return results
+
+
+def execute_all(actions, runner=None):
+    """Run every action even if some fail (used for reverts). Returns errors."""
+    errors = []
+    for a in actions:
+        try:
+            execute([a], runner)
+        except Exception as e:  # noqa: BLE001 -- a revert must try every step
+            errors.append("%s: %s" % (a.get("op"), e))
+    return errors
+
+
+# --------------------------------------------------------------------------
+# apply / revert a record under the ledger lock
+# --------------------------------------------------------------------------
+
+def revert_record(ledger, record, reason, by, runner=None):
+    """Revert a fault and drop its record. Idempotent; journals the outcome."""
+    with ledger:
+        current = ledger.get(record["id"])
+        if current is None:
+            return {"id": record["id"], "reverted": False, "errors": []}
+        errors = execute_all(current.get("revert", []), runner)
+        ledger.delete(current["id"])
+        ledger.journal(current["id"], "reverted", {
+            "reason": reason, "by": by, "kind": current.get("kind"),
+            "type": current.get("type"), "errors": errors,
+            "cycle": current.get("cycle"),
+        })
+    return {"id": record["id"], "reverted": True, "errors": errors}
+
+
+# --------------------------------------------------------------------------
+# supervisor
+# --------------------------------------------------------------------------
+
+def supervisor_script_path(state_dir):
+    return os.path.join(state_dir, "supervisor.py")
+
+
+def install_supervisor(state_dir):
+    """Copy this file into the state directory (if changed) and return its path."""
+    src = None
+    loader = globals().get("__loader__")
+    if loader is not None and hasattr(loader, "get_source"):
+        try:
+            src = loader.get_source(__name__)
+        except Exception:  # noqa: BLE001
+            src = None
+    if src is None:
+        with open(__file__, "r") as f:
+            src = f.read()
+    path = supervisor_script_path(state_dir)
+    try:
+        with open(path, "r") as f:
+            if f.read() == src:
+                return path
+    except (IOError, OSError):
+        pass
+    tmp = path + ".tmp.%d" % os.getpid()
+    with open(tmp, "w") as f:
+        f.write(src)
+    os.chmod(tmp, 0o700)
+    os.rename(tmp, path)
+    return path
+
+
+def has_systemd():
+    return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
+
+
+def spawn_supervisor(state_dir, fault_id, python=None):
+    """Start the dead-man switch for ``fault_id``; returns its pid identity.
+
+    On a host booted with systemd it runs as a transient unit (the end of the
+    SSH session cannot take it down); elsewhere it is double-forked into its
+    own session with stdio closed.
+    """
+    script = install_supervisor(state_dir)
+    python = python or sys.executable
+    argv = [python, script, "--state-dir", state_dir, "--id", fault_id]
+    if has_systemd():
+        unit = "faultline-%s" % fault_id.replace("_", "-")
+        rc = subprocess.call(["systemd-run", "--quiet", "--collect", "--unit", unit] + argv,
+                             stdin=open(os.devnull, "rb"), stdout=open(os.devnull, "wb"),
+                             stderr=open(os.devnull, "wb"))
+        if rc == 0:
+            for _dummy in range(100):
+                rec = Ledger(state_dir).get(fault_id)
+                if rec and rec.get("supervisor", {}).get("pid"):
+                    return rec["supervisor"]
+                time.sleep(0.02)
+    # double fork through a tiny intermediate so the supervisor is re-parented
+    p = subprocess.Popen(argv + ["--daemonize"], stdin=open(os.devnull, "rb"),
+                         stdout=subprocess.PIPE, stderr=open(os.devnull, "wb"),
+                         close_fds=True, start_new_session=True)
+    out = p.stdout.read().decode("ascii", "replace").strip()
+    p.wait()
+    try:
+        pid = int(out)
+    except ValueError:
+        raise EngineError("supervisor failed to start for fault %s" % fault_id)
+    for _dummy in range(100):
+        if proc_starttime(pid) is not None:
+            break
+        time.sleep(0.01)
+    return proc_identity(pid)
+
+
+def stop_supervisor(ledger, record, timeout=10.0):
+    """Ask a fault's supervisor to revert now (SIGTERM) and wait for the record to go.
+
+    Returns True if the supervisor handled it, False if it was not running.
+    """
+    sup = record.get("supervisor") or {}
+    pid = sup.get("pid")
+    if not pid or not proc_alive(pid, sup.get("starttime")):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ledger.get(record["id"]) is None and not proc_alive(pid, sup.get("starttime")):
+            return True
+        time.sleep(0.02)
+    return ledger.get(record["id"]) is None
+
+
+class _Stop(Exception):
+    pass
+
+
+def _sleep_until(ledger, fault_id, target_mono, state):
+    """Sleep until ``target_mono`` on the monotonic clock; re-read the record.
+
+    Returns the fresh record, or None when it vanished (restored elsewhere).
+    """
+    rec = ledger.get(fault_id)
+    while True:
+        if state.get("stop"):
+            raise _Stop()
+        if rec is None:
+            return None
+        now = time.monotonic()
+        deadline = float(rec.get("deadline_mono", target_mono))
+        wake = min(target_mono, deadline)
+        if now >= wake:
+            return rec
+        time.sleep(min(SUPERVISOR_POLL, wake - now))
+        rec = ledger.get(fault_id)
+
+
+def run_supervisor(state_dir, fault_id):
+    """Body of the supervisor process. Returns an exit code."""
+    ledger = Ledger(state_dir)
+    state = {"stop": False}
+
+    def _term(signum, frame):
+        state["stop"] = True
+
+    signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, _term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    with ledger:
+        rec = ledger.get(fault_id)
+        if rec is None:
+            return 0
+        rec["supervisor"] = proc_identity(os.getpid())
+        ledger.put(rec)
+        ledger.journal(fault_id, "supervisor_started", {"pid": os.getpid(),
+                                                        "deadline": rec.get("deadline")})
+    try:
+        sched = rec.get("schedule") or {"mode": "hold"}
+        if sched.get("mode") == "flap":
+            _run_flap(ledger, fault_id, rec, state)
+        else:
+            rec = _sleep_until(ledger, fault_id, float(rec["deadline_mono"]), state)
+            if rec is not None:
+                reason = "duration" if rec.get("duration") else "lease"
+                revert_record(ledger, rec, reason, "supervisor")
+    except _Stop:
+        rec = ledger.get(fault_id)
+        if rec is not None:
+            revert_record(ledger, rec, "signal", "supervisor")
+    return 0
+
+
+def _run_flap(ledger, fault_id, rec, state):
+    """Alternate apply/revert on a fixed grid t0 + k*period (no drift)."""
+    sched = rec["schedule"]
+    down_for, up_for = float(sched["down_for"]), float(sched["up_for"])
+    period = down_for + up_for
+    t0 = float(sched.get("start_mono", time.monotonic()))
+    end = float(rec["deadline_mono"])
+    n = int(rec.get("cycle") or 0)
+    while True:
+        start_down = t0 + n * period
+        if start_down >= end:
+            break
+        rec = _sleep_until(ledger, fault_id, start_down, state)
+        if rec is None or time.monotonic() >= float(rec["deadline_mono"]):
+            break
+        n += 1
+        with ledger:
+            rec = ledger.get(fault_id)
+            if rec is None:
+                return
+            errors = execute_all(rec["apply"])
+            rec["cycle"], rec["phase"] = n, "down"
+            ledger.put(rec)
+            ledger.journal(fault_id, "down", {"cycle": n, "scheduled_mono": start_down,
+                                              "lag_s": time.monotonic() - start_down,
+                                              "errors": errors})
+        up_at = min(start_down + down_for, end)
+        rec = _sleep_until(ledger, fault_id, up_at, state)
+        if rec is None:
+            return
+        with ledger:
+            rec = ledger.get(fault_id)
+            if rec is None:
+                return
+            errors = execute_all(rec["revert"])
+            rec["phase"] = "up"
+            ledger.put(rec)
+            ledger.journal(fault_id, "up", {"cycle": n, "scheduled_mono": up_at,
+                                            "lag_s": time.monotonic() - up_at,
+                                            "errors": errors})
+    rec = ledger.get(fault_id)
+    if rec is not None:
+        revert_record(ledger, rec, "schedule_end", "supervisor")
+
+
+def _daemonize_and_report():
+    """Second fork: print the grandchild pid for the spawner and let it run."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid > 0:
+        os.close(w)
+        data = os.read(r, 64)
+        os.close(r)
+        sys.stdout.write(data.decode("ascii"))
+        sys.stdout.flush()
+        os._exit(0)
+    os.close(r)
+    # the intermediate parent is the session leader (start_new_session); this
+    # grandchild is not, so it can never acquire a controlling terminal.
+    os.write(w, str(os.getpid()).encode("ascii"))
+    os.close(w)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.chdir("/")
+
+
+def main(argv=None):
+    import argparse  # only used when run as the supervisor script
+    p = argparse.ArgumentParser(description="faultline.chaos fault supervisor")
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--id", required=True)
+    p.add_argument("--daemonize", action="store_true")
+    args = p.parse_args(argv)
+    if args.daemonize:
+        _daemonize_and_report()
+    return run_supervisor(args.state_dir, args.id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
