@@ -19,7 +19,8 @@ record      A JSON document describing one fault: what to do to apply it and
 action      A small dict interpreted by :func:`execute`: ``run`` (argv list),
             ``signal`` (pid + start time, so a recycled pid is never hit),
             ``wait_exit``, ``spawn`` (start a detached service), ``wait_port``,
-            ``copy`` (atomic, sha256-verified file restore), ``nft_gc``.
+            ``copy`` (atomic, sha256-verified file restore), ``corrupt``
+            (truncate/garbage/bitflip/delete a file), ``nft_gc``.
 supervisor  A detached process per fault that runs the schedule on the
             monotonic clock and reverts at the deadline; SIGTERM reverts now.
 """
@@ -312,6 +313,10 @@ def _do_wait_exit(action):
 def _do_spawn(action):
     """Start a service detached from us (new session, stdio to a log file)."""
     argv = action["argv"]
+    for ident in action.get("unless_alive") or []:
+        if proc_alive(ident["pid"], ident.get("starttime")):
+            # the instance we stopped is still there: never start a second one
+            return {"op": "spawn", "argv": argv, "pid": None, "skipped": True}
     log = action.get("log") or os.devnull
     logf = open(log, "ab")
     try:
@@ -339,6 +344,15 @@ def _do_wait_port(action):
     return {"op": "wait_port", "host": host, "port": port}
 
 
+def _drop_src(action):
+    """``remove_src``: delete the source only once ``dst`` is verified."""
+    if action.get("remove_src") and action.get("sha256"):
+        try:
+            os.unlink(action["src"])
+        except OSError:
+            pass
+
+
 def _do_copy(action):
     src, dst, want = action["src"], action["dst"], action.get("sha256")
     if not os.path.exists(src):
@@ -346,6 +360,7 @@ def _do_copy(action):
             return {"op": "copy", "dst": dst, "copied": False}
         raise EngineError("backup %s is missing" % src)
     if want and os.path.exists(dst) and sha256_file(dst) == want:
+        _drop_src(action)
         return {"op": "copy", "dst": dst, "copied": False}
     tmp = "%s.faultline-restore.%d" % (dst, os.getpid())
     shutil.copy2(src, tmp)
@@ -360,7 +375,51 @@ def _do_copy(action):
         os.unlink(tmp)
         raise EngineError("restored copy of %s does not match its recorded sha256" % dst)
     os.rename(tmp, dst)
+    if want and sha256_file(dst) != want:
+        raise EngineError("%s does not match its recorded sha256 after the restore" % dst)
+    _drop_src(action)
     return {"op": "copy", "dst": dst, "copied": True}
+
+
+def _do_corrupt(action):
+    """Damage a file on purpose: truncate, garbage, bitflip or delete.
+
+    ``sha256`` (optional) guards the damage: the file must still be the one
+    that was backed up, so the backup always restores it byte for byte.
+    """
+    path, mode = action["path"], action["mode"]
+    want = action.get("sha256")
+    if not os.path.exists(path):
+        raise EngineError("%s does not exist" % path)
+    if want and sha256_file(path) != want:
+        raise EngineError("%s changed since it was backed up; not damaging it" % path)
+    offset = int(action.get("offset", 0))
+    if mode == "delete":
+        os.unlink(path)
+    elif mode == "truncate":
+        os.truncate(path, offset)
+    elif mode in ("garbage", "bitflip"):
+        with open(path, "r+b") as f:
+            if mode == "garbage":
+                length = int(action.get("length", 64))
+                f.seek(offset)
+                old = f.read(length)
+                new = os.urandom(len(old))
+                while old and new == old:
+                    new = os.urandom(len(old))
+            else:
+                f.seek(offset)
+                old = f.read(1)
+                if not old:
+                    raise EngineError("offset %d is past the end of %s" % (offset, path))
+                new = bytes([old[0] ^ (1 << int(action.get("bit", 0)))])
+            f.seek(offset)
+            f.write(new)
+            f.flush()
+            os.fsync(f.fileno())
+    else:
+        raise EngineError("unknown corruption mode %r" % (mode,))
+    return {"op": "corrupt", "path": path, "mode": mode, "offset": offset}
 
 
 def _do_nft_gc(action, runner):
@@ -398,6 +457,8 @@ def execute(actions, runner=None):
             results.append(_do_wait_port(a))
         elif op == "copy":
             results.append(_do_copy(a))
+        elif op == "corrupt":
+            results.append(_do_corrupt(a))
         elif op == "nft_gc":
             results.append(_do_nft_gc(a, runner))
         elif op == "sleep":
