@@ -1,0 +1,175 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: restore
+short_description: Revert every fault on a host (toolkit restore --all)
+version_added: 0.1.0
+description:
+  - Reverts every fault recorded in the host's ledger, whatever its kind
+    (network rules removed, stopped services started, paused processes
+    resumed, damaged binlogs put back byte-identical), through each fault's
+    supervisor when it is alive and directly otherwise.
+  - Then sweeps orphans, that is chains in the collection's own nftables
+    table C(inet faultline) or iptables chains C(FLT_*) that no ledger record
+    owns (left by a crashed run or a wiped state directory), in the host's
+    network namespace and in every namespace named in O(netns) or in a record.
+  - Optionally stops the collection's background workers (probes, data generators).
+  - Idempotent; says what it reverted.
+author:
+  - faultline.chaos contributors
+attributes:
+  check_mode:
+    support: full
+    description: Lists what would be reverted and removed.
+  diff_mode:
+    support: full
+    description: Before lists the active faults and orphans, after is empty.
+options:
+  state_dir:
+    description: The fault ledger on the target.
+    type: path
+    default: /run/faultline
+  kinds:
+    description: Only revert faults of these kinds (default every kind).
+    type: list
+    elements: str
+    choices: [network, service, process, binlog]
+  sweep:
+    description: Remove orphaned chains of the collection (not owned by any record).
+    type: bool
+    default: true
+  netns:
+    description: Extra network namespaces (name, path or pid) to sweep.
+    type: list
+    elements: str
+    default: []
+  stop_workers:
+    description: Also stop the collection's background probes and data generators.
+    type: bool
+    default: true
+notes:
+  - Never flushes a table or chain it did not create.
+seealso:
+  - module: faultline.chaos.network
+  - module: faultline.chaos.fault_info
+'''
+
+EXAMPLES = r'''
+- name: Restore everything (cleanup of every scenario)
+  faultline.chaos.restore:
+
+- name: Only network faults, no orphan sweep
+  faultline.chaos.restore:
+    kinds: [network]
+    sweep: false
+'''
+
+RETURN = r'''
+reverted:
+  description: Faults reverted, with how (supervisor or module) and any errors.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: network_3f2a9c1d, kind: network, summary: "network reject ...", reverted: true, by: supervisor}]
+orphans:
+  description: Orphaned chains removed by the sweep.
+  returned: always
+  type: list
+  elements: str
+workers:
+  description: Background workers stopped.
+  returned: always
+  type: list
+  elements: str
+errors:
+  description: Steps that failed (the module fails when this is not empty).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError, execute_all
+from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
+    list_owned, netns_prefix, sweep_actions,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_dir=dict(type="path", default="/run/faultline"),
+            kinds=dict(type="list", elements="str", choices=["network", "service", "process", "binlog"]),
+            sweep=dict(type="bool", default=True),
+            netns=dict(type="list", elements="str", default=[]),
+            stop_workers=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if os.geteuid() != 0:
+        module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
+    engine = FaultEngine(module, state_dir=p["state_dir"])
+    records = [r for r in engine.ledger.list() if not p["kinds"] or r.get("kind") in p["kinds"]]
+    errors, reverted, orphans, workers = [], [], [], []
+    namespaces = [None] + list(p["netns"])
+    for r in records:
+        ns = (r.get("params") or {}).get("netns")
+        if ns and ns not in namespaces:
+            namespaces.append(ns)
+    try:
+        if module.check_mode:
+            reverted = [dict(id=r["id"], kind=r.get("kind"), summary=r.get("summary"), reverted=True)
+                        for r in records]
+        else:
+            reverted = engine.revert_all(kinds=p["kinds"], reason="restore", by="restore")
+            for r in reverted:
+                errors.extend("%s: %s" % (r["id"], e) for e in r.get("errors") or [])
+        if p["sweep"] and (not p["kinds"] or "network" in p["kinds"]):
+            keep = set()
+            for r in engine.ledger.list():
+                keep.update((r.get("params") or {}).get("chains") or [])
+            for ns in namespaces:
+                try:
+                    prefix = netns_prefix(ns)
+                except EngineError as e:
+                    errors.append(str(e))
+                    continue
+                owned = list_owned(engine.runner, prefix)
+                actions, found = sweep_actions(owned, keep, prefix)
+                orphans.extend(("%s:%s" % (ns, c)) if ns else c for c in found)
+                if not module.check_mode:
+                    errors.extend(execute_all(actions, engine.runner))
+        if p["stop_workers"]:
+            for meta in background.list_workers(p["state_dir"]):
+                if meta.get("running"):
+                    workers.append("%s-%s" % (meta["kind"], meta["id"]))
+                    if not module.check_mode:
+                        background.stop(p["state_dir"], meta["kind"], meta["id"])
+    except EngineError as e:
+        module.fail_json(msg=str(e), reverted=reverted, orphans=orphans, errors=errors)
+    changed = bool(any(r.get("reverted") for r in reverted) or orphans or workers)
+    diff = dict(before="".join("%s\n" % (r.get("summary") or r["id"]) for r in reverted)
+                + "".join("orphan %s\n" % o for o in orphans)
+                + "".join("worker %s\n" % w for w in workers), after="")
+    result = dict(changed=changed, reverted=reverted, orphans=orphans, workers=workers, errors=errors, diff=diff)
+    if errors:
+        module.fail_json(msg="restore finished with errors: %s" % "; ".join(errors), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
