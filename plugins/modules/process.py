@@ -1,0 +1,330 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: process
+short_description: Kill, terminate, pause, stop or restart a process, with a dead-man switch
+version_added: 0.1.0
+description:
+  - Sends a fault to a process found by O(pid), O(pidfile), listening O(port)
+    or command-line regular expression O(match).
+  - Processes are identified by (pid, start time) everywhere, so a recycled
+    pid is never signalled.
+  - Refuses PID 1, the module's own ancestry and the sshd processes serving
+    the controller's SSH session (E(SSH_CONNECTION)).
+  - Every held fault (pause, stop, and kill/term with a way to start the
+    process again) is recorded in the ledger and handed to a supervisor that
+    reverts it at O(duration) or at the O(lease) end, even if the play dies.
+    M(faultline.chaos.restore) reverts it as well.
+author:
+  - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.fault
+options:
+  state:
+    description:
+      - V(killed) sends SIGKILL and waits for the process to go.
+      - V(terminated) sends SIGTERM and waits up to O(timeout) for it to exit.
+      - V(paused) sends SIGSTOP; the supervisor sends SIGCONT at O(duration) or at the lease end.
+      - V(resumed) ends the pauses recorded for the process (SIGCONT), and resumes
+        any stopped target that was not paused by this collection.
+      - V(stopped) terminates the process (SIGTERM, then SIGKILL after O(timeout)) and
+        the supervisor starts it again (O(start_argv) or O(unit)) at O(duration) or at the lease end.
+      - V(restarted) ends a recorded kill/term/stop of the same target (which starts it),
+        or stops the running process and starts it again; then waits until O(port) listens.
+    type: str
+    required: true
+    choices: [killed, terminated, paused, resumed, stopped, restarted]
+  pid:
+    description: Process id of the target.
+    type: int
+  pidfile:
+    description: File holding the pid of the target.
+    type: path
+  port:
+    description:
+      - TCP port the target listens on (found through C(/proc/net/tcp) and the socket
+        inodes in C(/proc/*/fd)). Used to find the target when O(pid), O(pidfile) and
+        O(match) are not given.
+      - With O(state=restarted), O(state=stopped) or a start command, the port waited
+        for after the start.
+    type: int
+  host:
+    description:
+      - Address the target listens on (narrows a O(port) lookup) and the address
+        waited on after a start.
+    type: str
+  match:
+    description:
+      - Regular expression searched in each command line (arguments joined by
+        spaces). The module's own ancestry never matches.
+      - A match that hits more than one process fails unless O(allow_multiple=true).
+    type: str
+  allow_multiple:
+    description: Target every process found instead of failing when more than one is found.
+    type: bool
+    default: false
+  unit:
+    description:
+      - systemd unit of the service, used to stop/start/restart it when the host runs
+        systemd (C(/run/systemd/system) exists). Elsewhere O(start_argv) is used.
+    type: str
+  start_argv:
+    description:
+      - Command (argv list, never a shell string) that starts the service again.
+        It is started detached (own session, stdio to O(start_log)).
+      - Without it (or O(unit)) a kill or term is recorded in the journal but there
+        is nothing to revert.
+    type: list
+    elements: str
+  start_log:
+    description: File receiving the output of O(start_argv).
+    type: path
+  timeout:
+    description: Seconds to wait for the process to exit after SIGTERM or SIGKILL.
+    type: float
+    default: 30
+  start_timeout:
+    description: Seconds to wait for O(port) to listen after a start.
+    type: float
+    default: 60
+  duration:
+    description:
+      - Seconds until the supervisor reverts the fault (resumes the paused process,
+        starts the stopped one). Without it the fault holds until
+        O(state=resumed)/O(state=restarted), M(faultline.chaos.restore) or the O(lease) end.
+    type: float
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - A kill or term of a process this collection cannot start again (no O(start_argv)
+    or O(unit)) is journaled; its revert has nothing to do.
+  - Re-running a held fault with the same parameters renews its lease (changed false).
+'''
+
+EXAMPLES = r'''
+- name: Freeze the replica for 10 seconds (resumed by the supervisor even if the play dies)
+  faultline.chaos.process:
+    pidfile: /var/lib/faultline-lab/mysql/replica/mariadbd.pid
+    state: paused
+    duration: 10
+
+- name: Kill -9 the source
+  faultline.chaos.process:
+    port: 3317
+    state: killed
+    start_argv: [/usr/sbin/mariadbd, --defaults-file=/var/lib/faultline-lab/mysql/source/my.cnf]
+
+- name: Start it again and wait for the port
+  faultline.chaos.process:
+    port: 3317
+    state: restarted
+    start_argv: [/usr/sbin/mariadbd, --defaults-file=/var/lib/faultline-lab/mysql/source/my.cnf]
+
+- name: Stop a service for 30 s; the supervisor starts it again
+  faultline.chaos.process:
+    pidfile: /run/myapp.pid
+    state: stopped
+    start_argv: [/usr/local/bin/myapp, --config, /etc/myapp.conf]
+    port: 8080
+    duration: 30
+
+- name: SIGTERM every worker
+  faultline.chaos.process:
+    match: 'celery .*worker'
+    allow_multiple: true
+    state: terminated
+'''
+
+RETURN = r'''
+fault_id:
+  description: Ledger id of the fault (held states).
+  returned: when a fault is recorded
+  type: str
+  sample: process_1a2b3c4d
+targets:
+  description: The processes found, each with pid, starttime (clock ticks since boot), state and cmdline.
+  returned: when targets were resolved
+  type: list
+  elements: dict
+  sample: [{"pid": 4242, "starttime": 123456, "state": "S", "cmdline": ["/usr/sbin/mariadbd"]}]
+summary:
+  description: One line saying what was done.
+  returned: always
+  type: str
+deadline:
+  description: Unix time at which the supervisor reverts the fault.
+  returned: when a fault is recorded
+  type: float
+supervisor:
+  description: pid and starttime of the fault's supervisor.
+  returned: when a fault is recorded
+  type: dict
+renewed:
+  description: True when the same fault was already in place and only its lease was renewed.
+  returned: when a fault is recorded
+  type: bool
+reverted:
+  description: Ledger records ended by O(state=resumed) or O(state=restarted).
+  returned: for resumed and restarted
+  type: list
+  elements: dict
+planned:
+  description: The runtime actions that would run (check mode).
+  returned: check mode
+  type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
+    FaultEngine, engine_argument_spec,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    EngineError, execute,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._faults import process as proc
+
+
+def related_records(engine, kinds_types, spec, targets=None):
+    """Ledger records of this module for the same target spec or the same processes."""
+    pids = set((t["pid"], t.get("starttime")) for t in targets or [])
+    out = []
+    for rec in engine.ledger.list():
+        if rec.get("kind") != "process" or rec.get("type") not in kinds_types:
+            continue
+        params = rec.get("params") or {}
+        same_spec = all(params.get(k) == spec.get(k) for k in proc.TARGET_KEYS)
+        same_proc = any((t.get("pid"), t.get("starttime")) in pids for t in params.get("targets", []))
+        if same_spec or same_proc:
+            out.append(rec)
+    return out
+
+
+def run_held(module, engine, params):
+    fault = proc.ProcessFault(params, fault_id=params.get("fault_id"))
+    existing = engine.active(fault.fault_id)
+    params["targets"] = existing["params"]["targets"] if existing else proc.find_targets(params)
+    plan = fault.plan()
+    duration = params.get("duration")
+    if not plan["revert"]:
+        duration = 0.0  # nothing to revert: journal it, the supervisor closes the record at once
+    res = engine.apply(fault, duration=duration, lease=params["lease"])
+    res["targets"] = params["targets"]
+    res.pop("record", None)
+    return res
+
+
+def run_resumed(module, engine, params):
+    targets = proc.find_targets(params)
+    recs = related_records(engine, ("paused",), params, targets)
+    reverted = [engine.revert(r["id"], reason="resumed", by="module") for r in recs]
+    paused_ids = set((t["pid"], t.get("starttime")) for r in recs for t in r["params"].get("targets", []))
+    stray = [t for t in targets if t["state"] == "T" and (t["pid"], t["starttime"]) not in paused_ids]
+    if stray and not module.check_mode:
+        execute([dict(op="signal", signal="SIGCONT", pid=t["pid"], starttime=t["starttime"]) for t in stray])
+        engine.ledger.journal("process_resume", "resumed", {"pids": [t["pid"] for t in stray]})
+    changed = bool(reverted or stray)
+    return dict(changed=changed, targets=targets, reverted=reverted,
+                summary="resumed %d process(es)" % (len(recs) + len(stray)) if changed else "nothing paused",
+                diff=dict(before="paused\n" if changed else "running\n", after="running\n"))
+
+
+def run_restarted(module, engine, params):
+    spec_recs = related_records(engine, ("killed", "terminated", "stopped"), params)
+    if spec_recs:
+        reverted = [engine.revert(r["id"], reason="restarted", by="module") for r in spec_recs]
+        return dict(changed=True, reverted=reverted, targets=[],
+                    summary="started again (ended %s)" % ", ".join(r["id"] for r in spec_recs),
+                    diff=dict(before="stopped\n", after="running\n"))
+    try:
+        targets = proc.find_targets(params)
+    except proc.NotFound:
+        if params.get("pid") is not None:
+            raise
+        targets = []  # not running: just start it
+    if params.get("unit") and proc.has_systemd():
+        actions = [dict(op="run", argv=["systemctl", "restart", params["unit"]])]
+        if params.get("port"):
+            actions.append(dict(op="wait_port", host=params.get("host") or "127.0.0.1",
+                                port=params["port"], timeout=params["start_timeout"]))
+    else:
+        actions = proc.stop_actions(targets, "SIGTERM", params["timeout"], kill_after=True)
+        actions += proc.start_actions(start_argv=params["start_argv"], port=params.get("port"),
+                                      host=params.get("host"), timeout=params["start_timeout"],
+                                      not_while=targets, log=params.get("start_log"))
+    summary = "restarted %s" % (", ".join(str(t["pid"]) for t in targets) or "(was not running)")
+    res = dict(changed=True, targets=targets, reverted=[], summary=summary,
+               diff=dict(before="running\n" if targets else "stopped\n", after="restarted\n"))
+    if module.check_mode:
+        res["planned"] = dict(apply=actions, revert=[])
+        return res
+    results = execute(actions, engine.runner)
+    engine.ledger.journal("process_restart", "restarted", {"targets": proc.idents(targets),
+                                                           "spawned": [r.get("pid") for r in results
+                                                                       if r.get("op") == "spawn"]})
+    return res
+
+
+def main():
+    argument_spec = engine_argument_spec()
+    argument_spec.update(
+        state=dict(type="str", required=True,
+                   choices=["killed", "terminated", "paused", "resumed", "stopped", "restarted"]),
+        pid=dict(type="int"),
+        pidfile=dict(type="path"),
+        port=dict(type="int"),
+        host=dict(type="str"),
+        match=dict(type="str"),
+        allow_multiple=dict(type="bool", default=False),
+        unit=dict(type="str"),
+        start_argv=dict(type="list", elements="str"),
+        start_log=dict(type="path"),
+        timeout=dict(type="float", default=30.0),
+        start_timeout=dict(type="float", default=60.0),
+        duration=dict(type="float"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("pid", "pidfile", "match")],
+        required_one_of=[("pid", "pidfile", "port", "match", "unit")],
+        required_if=[("state", "stopped", ("start_argv", "unit"), True),
+                     ("state", "restarted", ("start_argv", "unit"), True)],
+        supports_check_mode=True,
+    )
+    params = dict(module.params)
+    if params.get("pid") is not None and params["pid"] <= 1:
+        module.fail_json(msg="refusing to touch PID %d (init)" % params["pid"])
+    if params.get("duration") is not None and params["duration"] <= 0:
+        module.fail_json(msg="duration must be a positive number of seconds")
+    if params["lease"] <= 0:
+        module.fail_json(msg="lease must be a positive number of seconds")
+    if params.get("start_argv") is not None and not params["start_argv"]:
+        module.fail_json(msg="start_argv must be a non-empty argv list")
+    if params.get("unit") and not proc.has_systemd() and not params.get("start_argv") \
+            and params["state"] in ("stopped", "restarted"):
+        module.fail_json(msg="unit %s given but this host does not run systemd; give start_argv" % params["unit"])
+    engine = FaultEngine(module, state_dir=params["state_dir"])
+    try:
+        if params["state"] == "resumed":
+            res = run_resumed(module, engine, params)
+        elif params["state"] == "restarted":
+            res = run_restarted(module, engine, params)
+        else:
+            res = run_held(module, engine, params)
+    except EngineError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(**res)
+
+
+if __name__ == "__main__":
+    main()
