@@ -1,0 +1,217 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probe samples + fault windows -> detection/recovery metrics (pure functions).
+
+A *sample* is ``{"ts": unix float, "ok": bool, "latency_ms": float,
+"error": str|None, "detail": {...}}``.  A *window* is ``{"n", "down_at",
+"up_at"}`` (unix floats, ``up_at`` None while the fault is still down).
+
+Definitions (also in docs/probes.md and the module's DOCUMENTATION):
+
+detected_at     first failing sample with ts >= down_at (and before the next
+                window's down_at).
+recovered_at    first sample with ts >= up_at that starts a run of
+                ``recover_after`` consecutive ok samples; None if the fault is
+                not up yet, the failure was never detected, or no such run.
+error_message   the first error text among failing samples of the window.
+retries         reconnect attempts seen in the window: for mysql_replica the
+                number of distinct Last_IO_Error_Timestamp values; when the
+                server has no such column (MariaDB) the attempts implied by
+                Connect_Retry over the failing span
+                (floor(span / connect_retry) + 1); for every other kind (a
+                fresh connect per failed sample) the number of failed samples.
+The *scope* of a window, where error_message and retries are looked for, runs
+from down_at to recovered_at, or to the next window's down_at / the last
+sample when it never recovered.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import math
+
+OPEN_EVENTS = ("down",)
+CLOSE_EVENTS = ("up", "reverted")
+
+
+def windows_from_events(events, fault_ids=None, since=None, until=None):
+    """Fault windows from journal events (``down`` opens, ``up``/``reverted`` closes).
+
+    ``fault_ids``: only these faults (default: every fault event).  ``since``
+    / ``until``: ignore events outside this time range (e.g. the probe's
+    lifetime).  Windows are numbered 1.. in order of ``down_at`` and carry
+    ``fault_id`` and ``cycle`` (the fault's own cycle number).
+    """
+    wanted = set(fault_ids) if fault_ids else None
+    evs = [e for e in events
+           if e.get("source", "fault") == "fault"
+           and (wanted is None or e.get("id") in wanted)
+           and (since is None or e.get("ts", 0) >= since)
+           and (until is None or e.get("ts", 0) <= until)]
+    evs.sort(key=lambda e: e.get("ts", 0))
+    opened = {}
+    out = []
+    for e in evs:
+        fid, name = e.get("id"), e.get("event")
+        detail = e.get("detail") or {}
+        if name in OPEN_EVENTS:
+            if fid in opened:  # a second "down" without "up": keep the first
+                continue
+            w = {"fault_id": fid, "cycle": detail.get("cycle"), "down_at": float(e["ts"]), "up_at": None}
+            opened[fid] = w
+            out.append(w)
+        elif name in CLOSE_EVENTS and fid in opened:
+            opened.pop(fid)["up_at"] = float(e["ts"])
+    out.sort(key=lambda w: w["down_at"])
+    for i, w in enumerate(out, 1):
+        w["n"] = i
+    return out
+
+
+def normalize_windows(windows):
+    """Explicit windows from the user: sort, number missing ``n``, floats."""
+    out = []
+    for w in sorted(windows, key=lambda x: float(x["down_at"])):
+        up = w.get("up_at")
+        out.append({"n": w.get("n"), "down_at": float(w["down_at"]),
+                    "up_at": None if up is None else float(up)})
+    for i, w in enumerate(out, 1):
+        if w["n"] is None:
+            w["n"] = i
+    return out
+
+
+def transitions(samples, name, host=None):
+    """Probe events for state changes only: ``ok`` <-> ``error``, plus an
+    ``error`` event when the error text changes while failing."""
+    out = []
+    prev_ok, prev_err = None, None
+    for s in samples:
+        ok, err = bool(s.get("ok")), s.get("error")
+        if ok != prev_ok or (not ok and err != prev_err):
+            detail = {"latency_ms": s.get("latency_ms")}
+            if not ok:
+                detail["error"] = err
+            if s.get("detail"):
+                detail["sample"] = s["detail"]
+            out.append(_event(s["ts"], name, "ok" if ok else "error", detail, host))
+        prev_ok, prev_err = ok, err
+    return out
+
+
+def _event(ts, name, event, detail, host):
+    # same shape as runtime.make_event, built here so this file stays pure
+    return {"ts": ts, "host": host, "source": "probe", "id": name, "event": event, "detail": detail}
+
+
+def series(samples):
+    """Run-length reduced ``[[ts, 0|1], ...]``: one entry per change of state,
+    plus the last sample (so a timeline knows where the last run ends)."""
+    out = []
+    for s in samples:
+        v = 1 if s.get("ok") else 0
+        if not out or out[-1][1] != v:
+            out.append([s["ts"], v])
+    if samples and out[-1][0] != samples[-1]["ts"]:
+        out.append([samples[-1]["ts"], out[-1][1]])
+    return out
+
+
+def _retries(kind, failing):
+    if not failing:
+        return 0
+    if kind == "mysql_replica":
+        stamps = set((s.get("detail") or {}).get("last_io_error_ts") for s in failing)
+        stamps.discard(None)
+        if stamps:
+            return len(stamps)
+        retry = (failing[-1].get("detail") or {}).get("connect_retry")
+        if retry:
+            return int(math.floor((failing[-1]["ts"] - failing[0]["ts"]) / float(retry))) + 1
+    return len(failing)
+
+
+def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=None):
+    """Metrics of one window over time-sorted samples."""
+    down, up = window["down_at"], window.get("up_at")
+    limit = next_down_at if next_down_at is not None else float("inf")
+    scoped = [s for s in samples if down <= s["ts"] < limit]
+    detected = next((s for s in scoped if not s.get("ok")), None)
+    recovered = None
+    if detected is not None and up is not None:
+        run = 0
+        for s in scoped:
+            if s["ts"] < up or s["ts"] < detected["ts"]:
+                continue
+            if s.get("ok"):
+                run += 1
+                if run == 1:
+                    start = s
+                if run >= recover_after:
+                    recovered = start
+                    break
+            else:
+                run = 0
+    end = recovered["ts"] if recovered is not None else limit
+    failing = [s for s in scoped if s["ts"] < end and not s.get("ok")]
+    msg = next((s.get("error") for s in failing if s.get("error")), None)
+    out = dict(window)
+    out.update(
+        detected_at=detected["ts"] if detected else None,
+        recovered_at=recovered["ts"] if recovered else None,
+        time_to_detect_s=_r(detected["ts"] - down) if detected else None,
+        time_to_recover_s=_r(recovered["ts"] - up) if recovered else None,
+        error_message=msg,
+        retries=_retries(kind, failing) if detected else None,
+        failed_samples=len(failing),
+    )
+    return out
+
+
+def _r(x):
+    return round(x, 3)
+
+
+def _agg(values):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None
+    return max(vals), _r(sum(vals) / float(len(vals)))
+
+
+def summarize(windows):
+    """First window's observations plus max/mean over all windows."""
+    first = windows[0] if windows else {}
+    m = dict(
+        windows=len(windows),
+        detected=sum(1 for w in windows if w.get("detected_at") is not None),
+        recovered=sum(1 for w in windows if w.get("recovered_at") is not None),
+        time_to_detect_s=first.get("time_to_detect_s"),
+        error_message=first.get("error_message"),
+        retries=first.get("retries"),
+        time_to_recover_s=first.get("time_to_recover_s"),
+    )
+    for key in ("time_to_detect_s", "time_to_recover_s", "retries"):
+        m["max_" + key], m["mean_" + key] = _agg(w.get(key) for w in windows)
+    return m
+
+
+def compute(samples, windows, name, kind=None, recover_after=3, host=None):
+    """Everything ``probe`` returns on stop/collect."""
+    samples = sorted(samples, key=lambda s: s["ts"])
+    windows = sorted(windows, key=lambda w: w["down_at"])
+    per = []
+    for i, w in enumerate(windows):
+        nxt = windows[i + 1]["down_at"] if i + 1 < len(windows) else None
+        per.append(window_metrics(samples, w, nxt, recover_after, kind))
+    ok = sum(1 for s in samples if s.get("ok"))
+    return dict(
+        samples=len(samples),
+        ok_ratio=_r(ok / float(len(samples))) if samples else None,
+        events=transitions(samples, name, host),
+        series=series(samples),
+        windows=per,
+        metrics=summarize(per),
+    )

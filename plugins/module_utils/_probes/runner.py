@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probe lifecycle: start a background sampler, stop it, collect its metrics.
+
+The worker runs through ``_engine/background.py`` (kind ``probe``): its
+samples go to ``<state_dir>/workers/probe-<name>.jsonl``, its meta (pid,
+start time, parameters) to ``probe-<name>.json``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError, Ledger
+from ansible_collections.faultline.chaos.plugins.module_utils._probes import metrics
+from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import make_sampler
+
+WORKER_KIND = "probe"
+
+# parameters that define what a probe observes; a running probe with other
+# values for any of these is a different probe
+IDENTITY_KEYS = ("kind", "interval", "timeout", "host", "port", "url", "command", "query", "expect",
+                 "expect_rows", "expect_status", "headers", "method", "validate_certs", "url_username",
+                 "login_host", "login_port", "login_user", "login_unix_socket", "database")
+SECRET_KEYS = ("login_password", "url_password")  # kept in memory only, never in the meta file
+
+
+def worker(params, output, flag):
+    """Body of the background process: sample on a fixed grid until stopped."""
+    sampler = make_sampler(params)
+    interval = float(params["interval"])
+    t0 = time.monotonic()
+    k = n = 0
+    try:
+        while not flag.expired():
+            output.write(sampler.sample())
+            n += 1
+            k += 1
+            now = time.monotonic()
+            if t0 + k * interval < now:  # a slow sample: skip the grid slots it overran
+                k = int((now - t0) / interval) + 1
+            if flag.wait(t0 + k * interval - now):
+                break
+    finally:
+        sampler.close()
+    return {"samples": n}
+
+
+def identity(params):
+    return dict((k, params.get(k)) for k in IDENTITY_KEYS)
+
+
+def status(state_dir, name):
+    return background.read_meta(state_dir, WORKER_KIND, name)
+
+
+def start(state_dir, params, lease):
+    """Start the probe. Returns (changed, meta).
+
+    A probe with this name already running with the same parameters is left
+    alone (changed False); with other parameters it is an error.
+    """
+    meta = status(state_dir, params["name"])
+    if meta and meta["running"]:
+        if identity(meta.get("params") or {}) == identity(params):
+            return False, meta
+        raise EngineError("probe %s is already running (pid %s) with other parameters; stop it first "
+                          "(state: stopped)" % (params["name"], meta["pid"]))
+    full = dict(params)
+
+    def target(_stored, output, flag):
+        return worker(full, output, flag)
+
+    stored = dict((k, v) for k, v in params.items() if k not in SECRET_KEYS)
+    return True, background.start(state_dir, WORKER_KIND, params["name"], target, stored, lease=lease)
+
+
+def sample_once(params):
+    sampler = make_sampler(params)
+    try:
+        return sampler.sample()
+    finally:
+        sampler.close()
+
+
+def fault_windows(state_dir, meta, fault_ids=None, windows=None):
+    """Explicit windows, or those of the journal's fault events in the probe's lifetime."""
+    if windows:
+        return metrics.normalize_windows(windows)
+    events = Ledger(state_dir).events()
+    since = None if fault_ids else meta.get("started")
+    until = None if fault_ids else (meta.get("finished") or time.time())
+    return metrics.windows_from_events(events, fault_ids=fault_ids, since=since, until=until)
+
+
+def collect(state_dir, name, fault_ids=None, windows=None, recover_after=3):
+    """Metrics of a probe's samples so far (None if the probe is unknown)."""
+    meta = status(state_dir, name)
+    if meta is None:
+        return None
+    samples = background.read_output(state_dir, WORKER_KIND, name)
+    params = meta.get("params") or {}
+    wins = fault_windows(state_dir, meta, fault_ids, windows)
+    result = metrics.compute(samples, wins, name, kind=params.get("kind"),
+                             recover_after=recover_after, host=Ledger(state_dir).host)
+    result.update(name=name, kind=params.get("kind"), started=meta.get("started"),
+                  finished=meta.get("finished"), running=meta["running"], output=meta.get("output"),
+                  worker_error=meta.get("error"), stopped_by=meta.get("stopped_by"))
+    return result
+
+
+def stop(state_dir, name):
+    """Stop a running probe. Returns True if it was running."""
+    meta = status(state_dir, name)
+    if not meta or not meta["running"]:
+        return False
+    background.stop(state_dir, WORKER_KIND, name)
+    return True
+
+
+def journal_events(state_dir, events):
+    """Append the probe's transition events to the shared journal."""
+    ledger = Ledger(state_dir)
+    for ev in events:
+        ledger.journal(ev["id"], ev["event"], ev["detail"], source="probe", ts=ev["ts"])

@@ -1,0 +1,275 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probe samplers: one observation of the system under test per call.
+
+``make_sampler(params)`` returns an object with ``sample() -> dict`` and
+``close()``.  A sample is ``{"ts", "ok", "latency_ms", "error", "detail"}``;
+``ts`` is the wall-clock time the attempt started.  Everything here is
+imported by the module before a background worker is forked (Ansible deletes
+the payload when the module returns), so nothing is imported lazily.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+from urllib.error import HTTPError, URLError
+from urllib.request import HTTPSHandler, Request, build_opener
+
+from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
+    HAS_PYMYSQL, connect, connect_params, error_text, pymysql, replica_status,
+)
+
+KINDS = ("mysql_replica", "mysql_query", "tcp", "http", "command")
+DETAIL_MAX = 300  # characters kept of values echoed into samples
+
+
+def os_error_text(exc):
+    """``Connection refused (errno 111)`` / ``timed out`` from a socket error."""
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if getattr(exc, "errno", None) and getattr(exc, "strerror", None):
+        return "%s (errno %d)" % (exc.strerror, exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+class Sampler(object):
+    def __init__(self, params):
+        self.params = params
+        self.timeout = float(params.get("timeout") or 1.0)
+
+    def sample(self):
+        ts, t0 = time.time(), time.monotonic()
+        try:
+            ok, error, detail = self.observe()
+        except Exception as e:  # noqa: BLE001 -- a probe reports, it never dies
+            ok, error, detail = False, "%s: %s" % (type(e).__name__, e), {}
+        return {"ts": ts, "ok": bool(ok), "latency_ms": round((time.monotonic() - t0) * 1000.0, 2),
+                "error": None if ok else error, "detail": detail}
+
+    def observe(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+class TcpSampler(Sampler):
+    """A fresh TCP connect per sample."""
+
+    def observe(self):
+        try:
+            s = socket.create_connection((self.params["host"], int(self.params["port"])), timeout=self.timeout)
+        except (socket.error, OSError) as e:
+            return False, os_error_text(e), {}
+        s.close()
+        return True, None, {}
+
+
+class CommandSampler(Sampler):
+    """Runs an argv list (never a shell); ok = exit code 0."""
+
+    def observe(self):
+        argv = self.params["command"]
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            return False, "timed out after %ss" % self.timeout, {"rc": None}
+        except OSError as e:
+            return False, "%s: %s" % (argv[0], os_error_text(e)), {"rc": None}
+        out = p.stdout.decode("utf-8", "replace").strip()
+        err = p.stderr.decode("utf-8", "replace").strip()
+        detail = {"rc": p.returncode, "stdout": out[-DETAIL_MAX:]}
+        if p.returncode == 0:
+            return True, None, detail
+        lines = (err or out).splitlines()
+        return False, "rc=%d%s" % (p.returncode, (": " + lines[-1]) if lines else ""), detail
+
+
+class HttpSampler(Sampler):
+    """A fresh HTTP(S) request per sample; ok = status in ``expect_status``."""
+
+    def __init__(self, params):
+        Sampler.__init__(self, params)
+        ctx = ssl.create_default_context()
+        if not params.get("validate_certs", True):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        self.opener = build_opener(HTTPSHandler(context=ctx))
+        self.headers = dict(params.get("headers") or {})
+        if params.get("url_username"):
+            cred = "%s:%s" % (params["url_username"], params.get("url_password") or "")
+            self.headers["Authorization"] = "Basic " + base64.b64encode(cred.encode("utf-8")).decode("ascii")
+        self.expect = list(params.get("expect_status") or [200])
+
+    def observe(self):
+        req = Request(self.params["url"], headers=self.headers, method=self.params.get("method") or "GET")
+        try:
+            resp = self.opener.open(req, timeout=self.timeout)
+            status = resp.getcode()
+            resp.read(65536)
+            resp.close()
+        except HTTPError as e:
+            status = e.code
+            e.close()
+        except URLError as e:
+            reason = e.reason
+            return False, os_error_text(reason) if isinstance(reason, (OSError, socket.error)) else str(reason), {}
+        except (socket.error, OSError) as e:
+            return False, os_error_text(e), {}
+        if status in self.expect:
+            return True, None, {"status": status}
+        return False, "HTTP status %s (expected %s)" % (status, ", ".join(str(s) for s in self.expect)), {"status": status}
+
+
+class _MysqlSampler(Sampler):
+    """One connection reused across samples, re-opened after any failure."""
+
+    def __init__(self, params):
+        Sampler.__init__(self, params)
+        kw = connect_params(params)
+        kw["connect_timeout"] = self.timeout
+        self.kw = kw
+        self.conn = None
+
+    def _cursor(self):
+        reconnected = False
+        if self.conn is None:
+            self.conn = connect(self.kw, read_timeout=self.timeout, write_timeout=self.timeout)
+            reconnected = True
+        return self.conn.cursor(), reconnected
+
+    def observe(self):
+        try:
+            cur, reconnected = self._cursor()
+            try:
+                return self.check(cur, reconnected)
+            finally:
+                cur.close()
+        except pymysql.err.MySQLError as e:
+            self.close()
+            return False, error_text(e), {}
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 -- the socket may be dead already
+                pass
+            self.conn = None
+
+
+class MysqlQuerySampler(_MysqlSampler):
+    """Runs ``query``; optional ``expect`` (regex on the first column of the
+    first row) and ``expect_rows`` (exact row count)."""
+
+    def check(self, cur, reconnected):
+        cur.execute(self.params["query"])
+        rows = cur.fetchall() if cur.description else []
+        first = None
+        if rows:
+            first = list(rows[0].values())[0]
+            first = None if first is None else str(first)
+        detail = {"rows": len(rows), "value": first[:DETAIL_MAX] if first is not None else None,
+                  "reconnected": reconnected}
+        expect = self.params.get("expect")
+        if expect and not re.search(expect, first or ""):
+            return False, "first column %r does not match %r" % (first, expect), detail
+        want = self.params.get("expect_rows")
+        if want is not None and len(rows) != int(want):
+            return False, "%d rows returned (expected %d)" % (len(rows), int(want)), detail
+        return True, None, detail
+
+
+REPLICA_DETAIL = ("io_running", "sql_running", "io_state", "last_io_errno", "last_io_error",
+                  "last_io_error_ts", "seconds_behind", "gtid_io_pos", "read_source_log_pos",
+                  "exec_source_log_pos", "connect_retry", "last_sql_errno", "last_sql_error")
+
+
+class MysqlReplicaSampler(_MysqlSampler):
+    """SHOW REPLICA/SLAVE STATUS; ok = IO and SQL threads running and no new IO error.
+
+    An IO error already reported when the probe started (same errno, text and
+    timestamp) is not "new"; Last_IO_Error is reported verbatim.
+    """
+
+    def __init__(self, params):
+        _MysqlSampler.__init__(self, params)
+        self.baseline = None
+
+    def check(self, cur, reconnected):
+        st = replica_status(cur)
+        if st is None:
+            return False, "no replica status: the server is not configured as a replica", {}
+        detail = dict((k, _plain(st.get(k))) for k in REPLICA_DETAIL)
+        err_key = (st.get("last_io_errno"), st.get("last_io_error"), st.get("last_io_error_ts"))
+        if self.baseline is None:
+            self.baseline = err_key
+        new_io_error = bool(st.get("last_io_errno")) and err_key != self.baseline
+        running = st.get("io_running") == "Yes" and st.get("sql_running") == "Yes"
+        if running and not new_io_error:
+            return True, None, detail
+        if st.get("last_io_error") and (new_io_error or st.get("io_running") != "Yes"):
+            return False, st["last_io_error"], detail
+        if st.get("sql_running") != "Yes" and st.get("last_sql_error"):
+            return False, st["last_sql_error"], detail
+        return False, "IO thread: %s, SQL thread: %s" % (st.get("io_running"), st.get("sql_running")), detail
+
+
+def _plain(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+SAMPLERS = {
+    "tcp": TcpSampler,
+    "command": CommandSampler,
+    "http": HttpSampler,
+    "mysql_query": MysqlQuerySampler,
+    "mysql_replica": MysqlReplicaSampler,
+}
+
+REQUIRED = {
+    "tcp": ("host", "port"),
+    "command": ("command",),
+    "http": ("url",),
+    "mysql_query": ("query",),
+    "mysql_replica": (),
+}
+
+
+def validate(params):
+    """Return an error message for bad probe parameters, or None."""
+    kind = params.get("kind")
+    if kind not in SAMPLERS:
+        return "unknown probe kind %r (one of: %s)" % (kind, ", ".join(KINDS))
+    missing = [k for k in REQUIRED[kind] if params.get(k) in (None, "", [])]
+    if missing:
+        return "kind=%s needs %s" % (kind, ", ".join(missing))
+    for key in ("interval", "timeout"):
+        if params.get(key) is not None and float(params[key]) <= 0:
+            return "%s must be > 0 (got %s)" % (key, params[key])
+    if kind == "tcp" and not 0 < int(params["port"]) < 65536:
+        return "port must be 1-65535 (got %s)" % params["port"]
+    if kind.startswith("mysql") and not HAS_PYMYSQL:
+        return "kind=%s needs PyMySQL on the target" % kind
+    if kind == "mysql_query" and params.get("expect"):
+        try:
+            re.compile(params["expect"])
+        except re.error as e:
+            return "expect is not a valid regular expression: %s" % e
+    return None
+
+
+def make_sampler(params):
+    return SAMPLERS[params["kind"]](params)
