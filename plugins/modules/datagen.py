@@ -1,0 +1,350 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: datagen
+short_description: Write self-identifying rows to MySQL/MariaDB and keep a ledger of every write
+version_added: 0.1.0
+description:
+  - Writes rows on a schedule (O(count) rows every O(interval) seconds, a O(rate) in rows per
+    second, or as fast as possible), bounded by O(total) and/or O(duration), in the foreground
+    (O(state=present)) or as a detached background worker (O(state=started) / O(state=stopped)).
+  - Every row carries its own identity (run id, sequence number, payload and its CRC32), so
+    M(faultline.chaos.verify) knows exactly which rows must exist downstream.
+  - Rides through outages. On a lost connection the writer reconnects with exponential backoff
+    and retries the same sequence numbers. A write whose answer was lost (connection dropped after
+    the statement was sent) is C(indeterminate); before it is sent again the writer checks which of
+    its rows exist, so no row is ever written twice.
+  - The ledger (JSON lines under O(state_dir)) records per write C(acked), C(failed) or
+    C(indeterminate), plus progress events in the shared event shape (source C(datagen)).
+  - The background worker stops on its own at O(duration), O(total) or O(lease), also when the
+    controller dies.
+author: faultline.chaos contributors
+extends_documentation_fragment:
+  - faultline.chaos.mysql
+options:
+  state:
+    description:
+      - V(present) runs in the foreground until the schedule is done (needs O(total) or O(duration)).
+      - V(started) starts a background worker and returns at once; re-running it with the same
+        O(run_id) changes nothing and returns the current counts.
+      - V(stopped) stops the background worker O(run_id) and returns the final counts.
+    type: str
+    choices: [present, started, stopped]
+    default: present
+  run_id:
+    description:
+      - Identity of this run, stored in every row. Required for O(state=stopped).
+      - Defaults to a new unique id (C(dg-<UTC time>-<random>)).
+    type: str
+  database:
+    description: Database of the table. Created for the default table.
+    type: str
+    default: faultline
+  table:
+    description:
+      - Table to write to. Without O(columns) it is created if missing with columns
+        C(run_id, seq, payload, checksum, created_at) and primary key C((run_id, seq)).
+    type: str
+    default: faultline_datagen
+  columns:
+    description:
+      - Write to an existing user table instead. Maps column name to generator, one of
+        V(run_id), V(seq), V(payload), V(checksum) (CRC32 of the payload), V(now) (UTC time),
+        V(uuid) (derived from run id and seq), V(int) (derived from seq) or C(const:<value>).
+      - Must contain a V(run_id) and a V(seq) column, so that rows identify themselves.
+    type: dict
+  count:
+    description: Rows written every O(interval) seconds (burst mode).
+    type: int
+  interval:
+    description: Seconds between bursts of O(count) rows; the first burst is written at once.
+    type: float
+  rate:
+    description: Rows per second, evenly spread. Without O(interval) and O(rate), rows are written as fast as possible.
+    type: float
+  total:
+    description: Stop after this many rows.
+    type: int
+  duration:
+    description: Stop after this many seconds. Must not be shorter than one O(interval).
+    type: float
+  batch:
+    description:
+      - Rows per write (one multi-row INSERT, atomic). V(1) is one row per transaction.
+    type: int
+    default: 1
+  payload_size:
+    description: Length of the payload column in characters.
+    type: int
+    default: 64
+  write_timeout:
+    description: Seconds to wait for the server's answer before the write counts as indeterminate.
+    type: float
+    default: 10
+  max_backoff:
+    description: Longest wait between reconnect attempts during an outage (backoff starts at 0.1 s and doubles).
+    type: float
+    default: 2
+  progress_interval:
+    description: Seconds between progress events in the ledger.
+    type: float
+    default: 5
+  create_table:
+    description: Create the database and the default table if missing.
+    type: bool
+    default: true
+  state_dir:
+    description: Directory on the target holding the worker's meta data and ledger (C(workers/datagen-<run_id>.jsonl)).
+    type: path
+    default: /run/faultline
+  lease:
+    description: Hard limit in seconds for the worker, whatever the schedule says (dead-man switch).
+    type: float
+    default: 3600
+  stop_timeout:
+    description: Seconds to wait for the worker to finish its current write on O(state=stopped).
+    type: float
+    default: 30
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - Check mode validates the input and connects, but creates nothing and writes no rows.
+seealso:
+  - module: faultline.chaos.verify
+'''
+
+EXAMPLES = r'''
+- name: TC-007 traffic, 50 rows every 30 s for 5 minutes, in the background
+  faultline.chaos.datagen:
+    login_port: 3317
+    count: 50
+    interval: 30
+    duration: 300
+    state: started
+  register: gen
+
+- name: Stop it (e.g. in an always section) and read the ledger
+  faultline.chaos.datagen:
+    run_id: "{{ gen.run_id }}"
+    state: stopped
+  register: gen_result
+
+- name: 200,000 rows as fast as possible in bulk
+  faultline.chaos.datagen:
+    login_port: 3317
+    total: 200000
+    batch: 1000
+
+- name: 20 rows/s into a user table for one minute
+  faultline.chaos.datagen:
+    login_port: 3317
+    database: shop
+    table: orders
+    columns:
+      order_ref: uuid
+      source_run: run_id
+      line_no: seq
+      note: payload
+      amount: int
+      created: now
+    rate: 20
+    duration: 60
+'''
+
+RETURN = r'''
+run_id:
+  description: Identity of the run, stored in every row.
+  returned: always
+  type: str
+running:
+  description: Whether the background worker is still running.
+  returned: always
+  type: bool
+acked:
+  description: Writes the server acknowledged.
+  returned: always
+  type: int
+failed:
+  description: Write attempts that certainly did not commit (refused, no connection); they are retried.
+  returned: always
+  type: int
+indeterminate:
+  description: Writes whose answer was lost (may or may not have committed).
+  returned: always
+  type: int
+rows_acked:
+  description: Rows acknowledged by the server (each exactly once).
+  returned: always
+  type: int
+rows_failed:
+  description: Distinct rows that saw at least one failed attempt (most are acked later by a retry).
+  returned: always
+  type: int
+rows_indeterminate:
+  description: Rows whose final state is unknown (indeterminate and never resolved).
+  returned: always
+  type: int
+acked_ranges:
+  description: Acknowledged sequence numbers as compact inclusive ranges.
+  returned: always
+  type: list
+  sample: [[1, 450], [452, 500]]
+indeterminate_ranges:
+  description: Sequence numbers that may exist at most once.
+  returned: always
+  type: list
+  sample: [[451, 451]]
+failed_ranges:
+  description: Sequence numbers never written (the worker stopped while they were failing).
+  returned: always
+  type: list
+errors:
+  description: Distinct error messages seen (at most 10).
+  returned: always
+  type: list
+  sample: ["Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused) (errno 2003)"]
+events:
+  description: Events in the shared shape (source C(datagen)) - started, write_error, recovered, progress, finished.
+  returned: always
+  type: list
+series:
+  description: "C([[unix time, cumulative acked rows], ...]) for the timeline."
+  returned: always
+  type: list
+ledger:
+  description: Path of the ledger file on the target.
+  returned: always
+  type: str
+planned_rows:
+  description: Rows the schedule writes if nothing goes wrong (null when unbounded).
+  returned: always
+  type: int
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.faultline.chaos.plugins.module_utils._datagen import generator as gen
+from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
+    connect_params, mysql_common_argument_spec, require_pymysql,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+
+KIND = "datagen"
+WORKER_KEYS = ("run_id", "database", "table", "columns", "count", "interval", "rate", "total", "duration",
+               "batch", "payload_size", "write_timeout", "max_backoff", "progress_interval")
+
+
+def result(state_dir, run_id, planned=None):
+    meta = background.read_meta(state_dir, KIND, run_id) or {}
+    out = gen.summarize(background.read_output(state_dir, KIND, run_id))
+    out.update(run_id=run_id, running=bool(meta.get("running")), ledger=meta.get("output"),
+               planned_rows=planned, worker_error=meta.get("error"), stopped_by=meta.get("stopped_by"))
+    return out
+
+
+def main():
+    spec = mysql_common_argument_spec()
+    spec.update(
+        state=dict(type="str", choices=["present", "started", "stopped"], default="present"),
+        run_id=dict(type="str"),
+        database=dict(type="str", default=gen.DEFAULT_DATABASE),
+        table=dict(type="str", default=gen.DEFAULT_TABLE),
+        columns=dict(type="dict"),
+        count=dict(type="int"),
+        interval=dict(type="float"),
+        rate=dict(type="float"),
+        total=dict(type="int"),
+        duration=dict(type="float"),
+        batch=dict(type="int", default=1),
+        payload_size=dict(type="int", default=64),
+        write_timeout=dict(type="float", default=10.0),
+        max_backoff=dict(type="float", default=2.0),
+        progress_interval=dict(type="float", default=5.0),
+        create_table=dict(type="bool", default=True),
+        state_dir=dict(type="path", default="/run/faultline"),
+        lease=dict(type="float", default=3600.0),
+        stop_timeout=dict(type="float", default=30.0),
+    )
+    module = AnsibleModule(
+        argument_spec=spec,
+        supports_check_mode=True,
+        required_together=[("count", "interval")],
+        mutually_exclusive=[("rate", "interval")],
+        required_if=[("state", "stopped", ["run_id"])],
+    )
+    p = module.params
+    state, state_dir = p["state"], p["state_dir"]
+    try:
+        gen.validate(p)
+    except gen.DatagenError as e:
+        module.fail_json(msg=str(e))
+    if p["lease"] <= 0:
+        module.fail_json(msg="lease must be greater than 0 seconds")
+    if state == "present" and p["total"] is None and p["duration"] is None:
+        module.fail_json(msg="state=present runs in the foreground until done: set total and/or duration")
+    run_id = p["run_id"] or gen.new_run_id()
+    try:
+        meta = background.read_meta(state_dir, KIND, run_id)
+    except EngineError as e:
+        module.fail_json(msg=str(e))
+
+    if state == "stopped":
+        if meta is None:
+            module.exit_json(changed=False, msg="no datagen run %s in %s" % (run_id, state_dir),
+                             **result(state_dir, run_id))
+        changed = bool(meta["running"])
+        if changed and not module.check_mode:
+            background.stop(state_dir, KIND, run_id, timeout=p["stop_timeout"])
+        module.exit_json(changed=changed, diff=dict(before={"running": meta["running"]}, after={"running": False}),
+                         **result(state_dir, run_id))
+
+    planned = gen.Schedule(p["count"], p["interval"], p["rate"], p["total"], p["duration"]).planned()
+    if meta is not None:  # this run exists already: report it, start nothing
+        if state == "present" and meta["running"] and not module.check_mode:
+            background.wait(state_dir, KIND, run_id, timeout=p["lease"])
+        module.exit_json(changed=False, **result(state_dir, run_id, planned))
+
+    require_pymysql(module)
+    conn_kw = connect_params(p)
+    try:
+        statements = gen.prepare(conn_kw, dict(p, check_mode=module.check_mode))
+    except gen.DatagenError as e:
+        module.fail_json(msg=str(e))
+    diff = dict(before={"running": False},
+                after={"running": state == "started", "run_id": run_id, "planned_rows": planned,
+                       "statements": statements})
+    if module.check_mode:
+        module.exit_json(changed=True, diff=diff, run_id=run_id, running=False, planned_rows=planned,
+                         msg="would write %s rows" % (planned if planned is not None else "unbounded"))
+
+    params = dict((k, p[k]) for k in WORKER_KEYS)
+    params["run_id"] = run_id
+    try:
+        background.start(state_dir, KIND, run_id, gen.worker(conn_kw), params, lease=p["lease"])
+    except (EngineError, OSError) as e:
+        module.fail_json(msg="cannot start the datagen worker: %s" % e)
+    if state == "present":
+        background.wait(state_dir, KIND, run_id, timeout=p["lease"] + 30)
+    else:
+        time.sleep(0.2)  # let the first write land so the result shows the worker alive
+    out = result(state_dir, run_id, planned)
+    if out["worker_error"]:
+        module.fail_json(msg="datagen worker failed: %s" % out["worker_error"], **out)
+    module.exit_json(changed=True, diff=diff, **out)
+
+
+if __name__ == "__main__":
+    main()
