@@ -41,6 +41,11 @@ options:
   events_since:
     description: Only journal events at or after this unix time (default all events of active faults).
     type: float
+  journal_since:
+    description:
+      - Also return every journal event (of active and ended faults) at or after
+        this unix time in RV(journal), e.g. to build a report after the faults are gone.
+    type: float
   netns:
     description: Network namespaces (name, path or pid) whose collection rules to list too.
     type: list
@@ -113,6 +118,11 @@ network:
   returned: always
   type: dict
   sample: {clear: false, chains: [flt_ab12cd34_in], iptables: [], ruleset: "table inet faultline {...}"}
+journal:
+  description: Journal events since O(journal_since) (shared event shape), oldest first.
+  returned: when O(journal_since) is set
+  type: list
+  elements: dict
 workers:
   description: Background workers (probes, data generators) and whether they run.
   returned: always
@@ -167,6 +177,7 @@ def main():
             state_dir=dict(type="path", default="/run/faultline"),
             fault_id=dict(type="str"),
             events_since=dict(type="float"),
+            journal_since=dict(type="float"),
             netns=dict(type="list", elements="str", default=[]),
             mysql=dict(type="list", elements="dict", default=[], options=dict(
                 name=dict(type="str", required=True),
@@ -219,7 +230,10 @@ def main():
     workers = [dict((k, m.get(k)) for k in ("kind", "id", "pid", "running", "started", "deadline",
                                             "finished", "error"))
                for m in background.list_workers(p["state_dir"])]
-    module.exit_json(changed=False, faults=faults, network=network, databases=databases, workers=workers)
+    result = dict(changed=False, faults=faults, network=network, databases=databases, workers=workers)
+    if p["journal_since"] is not None:
+        result["journal"] = engine.ledger.events(since=p["journal_since"])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

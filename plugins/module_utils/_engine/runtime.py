@@ -570,11 +570,19 @@ def spawn_supervisor(state_dir, fault_id, python=None):
         pid = int(out)
     except ValueError:
         raise EngineError("supervisor failed to start for fault %s" % fault_id)
-    for _dummy in range(100):
-        if proc_starttime(pid) is not None:
+    ident = None
+    for _dummy in range(200):
+        ident = proc_identity(pid)
+        if ident["starttime"] is not None:
             break
         time.sleep(0.01)
-    return proc_identity(pid)
+    ledger = Ledger(state_dir)
+    with ledger:
+        rec = ledger.get(fault_id)
+        if rec is not None and not (rec.get("supervisor") or {}).get("pid"):
+            rec["supervisor"] = ident
+            ledger.put(rec)
+    return ident
 
 
 def stop_supervisor(ledger, record, timeout=10.0):
@@ -647,7 +655,7 @@ def run_supervisor(state_dir, fault_id):
         if sched.get("mode") == "flap":
             _run_flap(ledger, fault_id, rec, state)
         else:
-            rec = _sleep_until(ledger, fault_id, float(rec["deadline_mono"]), state)
+            rec = _sleep_until(ledger, fault_id, float("inf"), state)
             if rec is not None:
                 reason = "duration" if rec.get("duration") else "lease"
                 revert_record(ledger, rec, reason, "supervisor")
@@ -666,6 +674,19 @@ def _run_flap(ledger, fault_id, rec, state):
     t0 = float(sched.get("start_mono", time.monotonic()))
     end = float(rec["deadline_mono"])
     n = int(rec.get("cycle") or 0)
+    if n == 0:
+        # anchor the grid at the moment the schedule really starts (this
+        # process's start-up takes a while); the period keeps its length
+        with ledger:
+            rec = ledger.get(fault_id)
+            if rec is None:
+                return
+            shift = time.monotonic() - t0
+            t0 += shift
+            end += shift
+            rec["schedule"]["start_mono"], rec["schedule"]["start"] = t0, time.time()
+            rec["deadline_mono"], rec["deadline"] = end, float(rec["deadline"]) + shift
+            ledger.put(rec)
     while True:
         start_down = t0 + n * period
         if start_down >= end:
@@ -674,29 +695,34 @@ def _run_flap(ledger, fault_id, rec, state):
         if rec is None or time.monotonic() >= float(rec["deadline_mono"]):
             break
         n += 1
+        woke = time.monotonic()
         with ledger:
             rec = ledger.get(fault_id)
             if rec is None:
                 return
             errors = execute_all(rec["apply"])
+            done = time.monotonic()
             rec["cycle"], rec["phase"] = n, "down"
             ledger.put(rec)
             ledger.journal(fault_id, "down", {"cycle": n, "scheduled_mono": start_down,
-                                              "lag_s": time.monotonic() - start_down,
+                                              "lag_s": woke - start_down,
+                                              "applied_lag_s": done - start_down,
                                               "errors": errors})
         up_at = min(start_down + down_for, end)
         rec = _sleep_until(ledger, fault_id, up_at, state)
         if rec is None:
             return
+        woke = time.monotonic()
         with ledger:
             rec = ledger.get(fault_id)
             if rec is None:
                 return
             errors = execute_all(rec["revert"])
+            done = time.monotonic()
             rec["phase"] = "up"
             ledger.put(rec)
             ledger.journal(fault_id, "up", {"cycle": n, "scheduled_mono": up_at,
-                                            "lag_s": time.monotonic() - up_at,
+                                            "lag_s": woke - up_at, "applied_lag_s": done - up_at,
                                             "errors": errors})
     rec = ledger.get(fault_id)
     if rec is not None:
