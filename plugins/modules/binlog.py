@@ -1,0 +1,337 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, faultline.chaos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: binlog
+short_description: Corrupt a MySQL/MariaDB binary log on purpose, and restore it byte for byte
+version_added: 0.1.0
+description:
+  - Truncates, overwrites with garbage, flips a bit in, or deletes one binary log
+    file of the server, to see how a replica or a CDC pipeline reacts.
+  - Before any damage the file is copied to C(<state_dir>/backups/) and its
+    sha256 stored in the ledger record; restoring puts back a byte-identical
+    file (verified) and only then deletes the backup.
+  - The binlog directory comes from the server (C(log_bin_basename), C(SHOW BINARY LOGS))
+    or from O(binlog_dir). Works with MariaDB and MySQL 8 (C(SHOW BINARY LOG STATUS)
+    or C(SHOW MASTER STATUS)).
+  - Refuses before damaging anything when the binlog does not exist, cannot be
+    changed, or its backup would not fit.
+author:
+  - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.fault
+  - faultline.chaos.mysql
+options:
+  state:
+    description:
+      - V(corrupted) damages the file (re-running renews the lease, changed false).
+      - V(restored) puts back the file named by O(file), or every damaged binlog when
+        O(file) is omitted or V(all). Restoring when nothing was damaged is a no-op.
+    type: str
+    choices: [corrupted, restored]
+    default: corrupted
+  type:
+    description:
+      - V(truncate) cuts the file at O(offset) (default the middle of an event in the
+        second half of what the reader still has to read).
+      - V(garbage) overwrites O(length) bytes at O(offset) with random bytes.
+      - V(bitflip) flips bit O(bit) of the byte at O(offset).
+      - V(delete) removes the file (it stays listed in the index).
+    type: str
+    choices: [truncate, garbage, bitflip, delete]
+    default: truncate
+  file:
+    description:
+      - Name (or path) of the binlog, for example C(mysql-bin.000003).
+      - With O(state=restored), the file to restore, or V(all).
+    type: str
+  target:
+    description:
+      - V(oldest_needed) is the oldest binlog the replica still needs (its executed
+        source file); give the replica's login options.
+      - V(latest_rotated) is the newest binlog that is no longer written to.
+      - V(active) is the binlog the server writes now; needs O(allow_active=true).
+    type: str
+    choices: [oldest_needed, latest_rotated, active]
+  allow_active:
+    description: Allow damaging the active binlog (the server keeps writing to it).
+    type: bool
+    default: false
+  binlog_dir:
+    description:
+      - Directory of the binlog files, when the path the server reports is not the
+        path on this host. With O(file) and O(binlog_dir) no server connection is needed
+        (the active file is then read from the C(*.index) file there).
+    type: path
+  offset:
+    description: Byte offset for V(truncate), V(garbage) and V(bitflip).
+    type: int
+  length:
+    description: Number of bytes V(garbage) overwrites.
+    type: int
+    default: 64
+  bit:
+    description: Which bit V(bitflip) flips.
+    type: int
+    default: 0
+    choices: [0, 1, 2, 3, 4, 5, 6, 7]
+  min_free_bytes:
+    description: Space that must remain free next to the backup; refuse otherwise.
+    type: int
+    default: 1048576
+  duration:
+    description: Seconds until the supervisor restores the file (default at the O(lease) end).
+    type: float
+  replica_host:
+    description: Replica to ask which binlog it still needs (O(target=oldest_needed)).
+    type: str
+    default: 127.0.0.1
+  replica_port:
+    description: Port of the replica.
+    type: int
+    default: 3306
+  replica_user:
+    description: User on the replica.
+    type: str
+    default: root
+  replica_password:
+    description: Password of O(replica_user). Never logged.
+    type: str
+    default: ''
+  replica_unix_socket:
+    description: Unix socket of the replica.
+    type: path
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - A reader that already has the file open keeps its old copy on V(delete) and
+    after a restore (which renames a verified copy into place); restart its
+    connection to make it read the file again.
+'''
+
+EXAMPLES = r'''
+- name: Truncate the binlog the replica reads next
+  faultline.chaos.binlog:
+    login_port: 3317
+    target: oldest_needed
+    replica_port: 3318
+    type: truncate
+  register: damage
+
+- name: Put every damaged binlog back
+  faultline.chaos.binlog:
+    state: restored
+
+- name: Flip a bit in a named file without asking the server
+  faultline.chaos.binlog:
+    binlog_dir: /var/lib/mysql
+    file: mysql-bin.000042
+    type: bitflip
+    offset: 1000
+'''
+
+RETURN = r'''
+fault_id:
+  description: Ledger id of the damage.
+  returned: state=corrupted
+  type: str
+file:
+  description: Path of the damaged binlog.
+  returned: state=corrupted
+  type: str
+sha256:
+  description: sha256 of the file before the damage (and after the restore).
+  returned: state=corrupted
+  type: str
+backup:
+  description: Path of the backup.
+  returned: state=corrupted
+  type: str
+offset:
+  description: Where the file was cut or changed.
+  returned: state=corrupted
+  type: int
+binlogs:
+  description: What the server (or the index) lists, and which file is active.
+  returned: state=corrupted
+  type: dict
+restored:
+  description: One entry per restored file, with file, sha256 and verified.
+  returned: state=restored
+  type: list
+  elements: dict
+summary:
+  description: One line saying what was done.
+  returned: always
+  type: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
+    FaultEngine, engine_argument_spec,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    EngineError, sha256_file,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._faults import binlog as bl
+
+
+def locate(module, p):
+    """(path, info, replica position) of the binlog to damage."""
+    replica = None
+    if p["file"] and p["binlog_dir"] and not p["target"]:
+        info = bl.index_binlogs(p["binlog_dir"])
+    else:
+        db.require_pymysql(module)
+        try:
+            conn = db.connect(db.connect_params(p))
+            try:
+                with conn.cursor() as cur:
+                    info = bl.server_binlogs(cur, db.binlog_status)
+            finally:
+                conn.close()
+            if p["target"] == "oldest_needed":
+                conn = db.connect(db.connect_params(p, prefix="replica_"))
+                try:
+                    with conn.cursor() as cur:
+                        replica = db.replica_status(cur)
+                finally:
+                    conn.close()
+        except db.pymysql.err.MySQLError as e:
+            raise EngineError("cannot ask the server: %s" % db.error_text(e))
+        if p["binlog_dir"]:
+            info["dir"] = p["binlog_dir"]
+    name = bl.choose_file(info, p["file"], p["target"], replica)
+    if p["file"] and os.path.isabs(p["file"]) and not p["binlog_dir"]:
+        path = p["file"]
+    else:
+        path = os.path.join(info["dir"], name)
+    if info["active"] == name and not p["allow_active"]:
+        raise EngineError("%s is the active binlog; set allow_active: true to damage it" % name)
+    if info["active"] is None and not p["allow_active"]:
+        raise EngineError("cannot tell which binlog is active in %s; set allow_active: true "
+                          "if %s may be it" % (info["dir"], name))
+    after = 4
+    if replica and name in (replica.get("source_log_file"), replica.get("relay_source_log_file")):
+        if replica.get("source_log_file") == name and replica.get("read_source_log_pos"):
+            after = int(replica["read_source_log_pos"])
+        elif replica.get("exec_source_log_pos"):
+            after = int(replica["exec_source_log_pos"])
+    return path, info, after
+
+
+def corrupt(module, engine, p):
+    path, info, after = locate(module, p)
+    probe = bl.BinlogFault({"path": path, "type": p["type"]}, fault_id=p["fault_id"])
+    existing = engine.active(probe.fault_id)
+    if existing:
+        params = dict(existing["params"], path=path, stat=None)
+        params["stat"] = (existing.get("revert") or [{}])[0].get("stat")
+    else:
+        backup_dir = os.path.join(p["state_dir"], "backups")
+        bl.preflight(path, backup_dir, p["min_free_bytes"])
+        st = os.stat(path)
+        offset = p["offset"]
+        if offset is None and p["type"] != "delete":
+            offset = bl.default_offset(path, after)
+        if offset is not None and not 0 <= offset < st.st_size:
+            raise EngineError("offset %d is outside %s (%d bytes)" % (offset, path, st.st_size))
+        params = dict(path=path, type=p["type"], sha256=sha256_file(path), offset=offset,
+                      length=p["length"], bit=p["bit"],
+                      stat=dict(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode & 0o7777),
+                      backup=os.path.join(backup_dir, "%s-%s" % (probe.fault_id, os.path.basename(path))))
+        if not module.check_mode:
+            engine.ledger.ensure()
+            if not os.path.isdir(backup_dir):
+                os.makedirs(backup_dir, 0o700)
+    fault = bl.BinlogFault(params, fault_id=p["fault_id"])
+    res = engine.apply(fault, duration=p["duration"], lease=p["lease"])
+    res.pop("record", None)
+    res.update(file=path, sha256=params["sha256"], backup=params["backup"], offset=params.get("offset"),
+               binlogs=info)
+    return res
+
+
+def restore(module, engine, p):
+    want = p["file"]
+    recs = [r for r in engine.ledger.list() if r.get("kind") == "binlog"]
+    if want and want != "all":
+        recs = [r for r in recs if want in (r["params"].get("path"), r["params"].get("file"))]
+    restored = []
+    for rec in recs:
+        path, sha = rec["params"]["path"], rec["params"]["sha256"]
+        out = engine.revert(rec["id"], reason="restored", by="module")
+        entry = dict(fault_id=rec["id"], file=path, sha256=sha, backup=rec["params"].get("backup"))
+        if not module.check_mode:
+            entry["verified"] = os.path.exists(path) and sha256_file(path) == sha
+            entry["errors"] = out.get("errors", [])
+            if not entry["verified"]:
+                module.fail_json(msg="%s was not restored byte for byte; its backup is kept at %s" % (
+                    path, entry["backup"]), restored=restored + [entry])
+        restored.append(entry)
+    summary = ("restored %s" % ", ".join(os.path.basename(e["file"]) for e in restored)) if restored \
+        else "nothing to restore"
+    return dict(changed=bool(restored), restored=restored, summary=summary,
+                diff=dict(before="".join("%s damaged\n" % e["file"] for e in restored),
+                          after="".join("%s %s\n" % (e["file"], e["sha256"]) for e in restored)))
+
+
+def main():
+    argument_spec = engine_argument_spec()
+    argument_spec.update(db.mysql_common_argument_spec())
+    argument_spec.update(
+        state=dict(type="str", default="corrupted", choices=["corrupted", "restored"]),
+        type=dict(type="str", default="truncate", choices=list(bl.TYPES)),
+        file=dict(type="str"),
+        target=dict(type="str", choices=list(bl.TARGETS)),
+        allow_active=dict(type="bool", default=False),
+        binlog_dir=dict(type="path"),
+        offset=dict(type="int"),
+        length=dict(type="int", default=64),
+        bit=dict(type="int", default=0, choices=list(range(8))),
+        min_free_bytes=dict(type="int", default=1048576),
+        duration=dict(type="float"),
+        replica_host=dict(type="str", default="127.0.0.1"),
+        replica_port=dict(type="int", default=3306),
+        replica_user=dict(type="str", default="root"),
+        replica_password=dict(type="str", default="", no_log=True),
+        replica_unix_socket=dict(type="path"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("file", "target")],
+        required_if=[("state", "corrupted", ("file", "target"), True)],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["length"] <= 0:
+        module.fail_json(msg="length must be positive")
+    if p["duration"] is not None and p["duration"] <= 0:
+        module.fail_json(msg="duration must be a positive number of seconds")
+    if p["state"] == "corrupted" and p["file"] == "all":
+        module.fail_json(msg="file: all is only meaningful with state: restored")
+    engine = FaultEngine(module, state_dir=p["state_dir"])
+    try:
+        res = corrupt(module, engine, p) if p["state"] == "corrupted" else restore(module, engine, p)
+    except EngineError as e:
+        module.fail_json(msg=str(e))
+    except (IOError, OSError) as e:
+        module.fail_json(msg="%s: %s" % (getattr(e, "filename", "") or "binlog", e.strerror or e))
+    module.exit_json(**res)
+
+
+if __name__ == "__main__":
+    main()

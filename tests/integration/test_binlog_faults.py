@@ -1,0 +1,150 @@
+"""faultline.chaos.binlog against a real MariaDB source/replica pair."""
+import hashlib
+import os
+import sys
+
+import pytest
+
+from test_process_support import (  # noqa: F401 -- fixtures are used by name
+    COLLECTIONS, mariadb_pair, run_module, state_dir, wait_for,
+)
+
+sys.path.insert(0, COLLECTIONS)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime  # noqa: E402
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine  # noqa: E402
+
+pytestmark = pytest.mark.lab
+
+
+class EngineModule(object):
+    check_mode = False
+
+    def run_command(self, argv, data=None, **kw):
+        return runtime.subprocess_runner(argv, data)
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def login(pair, **kw):
+    return dict(login_port=pair.source.port, **kw)
+
+
+def rotate(pair, rows=30):
+    pair.insert(rows)
+    pair.source.query("FLUSH BINARY LOGS")
+
+
+def test_truncate_needed_binlog_gives_1236_and_restore_resumes(mariadb_pair, state_dir):
+    pair = mariadb_pair
+    pair.wait_synced()
+    pair.replica.query("STOP SLAVE IO_THREAD")
+    try:
+        wait_for(lambda: pair.replica_status()["Slave_IO_Running"] == "No", 10)
+        needed = pair.replica_status()["Master_Log_File"]
+        rotate(pair, 40)  # the file the replica reads next now has unread events and is rotated
+        res = run_module("binlog", login(pair, target="oldest_needed", replica_port=pair.replica.port,
+                                         type="truncate", state_dir=state_dir))
+        assert res["changed"], res
+        assert os.path.basename(res["file"]) == needed
+        assert os.path.getsize(res["file"]) == res["offset"]
+        assert sha(res["backup"]) == res["sha256"]
+
+        pair.replica.query("START SLAVE IO_THREAD")
+        st = wait_for(lambda: (lambda s: s if s["Last_IO_Errno"] == 1236 else None)(pair.replica_status()),
+                      30, 0.2, "error 1236 on the replica")
+        assert "truncated" in st["Last_IO_Error"] or "1236" in st["Last_IO_Error"], st["Last_IO_Error"]
+        assert pair.count(pair.replica) < pair.count(pair.source)
+
+        res2 = run_module("binlog", dict(state="restored", file="all", state_dir=state_dir))
+        assert res2["changed"] and res2["restored"][0]["verified"]
+        assert sha(res["file"]) == res["sha256"] and not os.path.exists(res["backup"])
+    finally:
+        pair.replica.query("STOP SLAVE IO_THREAD")
+        pair.replica.query("START SLAVE IO_THREAD")
+    wait_for(lambda: pair.replica_status()["Slave_IO_Running"] == "Yes", 30, 0.2)
+    n = pair.wait_synced()
+    assert n == pair.count(pair.source) and pair.replica_status()["Last_IO_Errno"] == 0
+
+
+@pytest.mark.parametrize("kind", ["truncate", "garbage", "bitflip", "delete"])
+def test_each_type_corrupts_and_restores_byte_identical(mariadb_pair, state_dir, kind):
+    pair = mariadb_pair
+    rotate(pair, 10)
+    args = login(pair, target="latest_rotated", type=kind, state_dir=state_dir)
+    chk = run_module("binlog", args, check_mode=True, diff=True)
+    assert chk["changed"] and chk["diff"]["after"]
+    path, before = chk["file"], sha(chk["file"])
+    assert not os.path.exists(chk["backup"]) and runtime.Ledger(state_dir).list() == []
+
+    res = run_module("binlog", args)
+    assert res["changed"] and res["file"] == path and res["sha256"] == before
+    assert sha(res["backup"]) == before
+    if kind == "delete":
+        assert not os.path.exists(path)
+    else:
+        assert sha(path) != before
+    if kind == "truncate":
+        assert os.path.getsize(path) == res["offset"]
+    again = run_module("binlog", args)
+    assert not again["changed"] and again["renewed"]
+
+    chk = run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir),
+                     check_mode=True)
+    assert chk["changed"] and (not os.path.exists(path) or sha(path) != before)
+    res = run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir))
+    assert res["changed"] and res["restored"][0]["verified"]
+    assert sha(path) == before and not os.path.exists(res["restored"][0]["backup"])
+    again = run_module("binlog", dict(state="restored", state_dir=state_dir))
+    assert not again["changed"]
+    assert runtime.Ledger(state_dir).list() == []
+
+
+def test_lease_end_restores(mariadb_pair, state_dir):
+    pair = mariadb_pair
+    rotate(pair, 5)
+    res = run_module("binlog", login(pair, target="latest_rotated", type="garbage", lease=2, state_dir=state_dir))
+    assert res["changed"] and sha(res["file"]) != res["sha256"]
+    wait_for(lambda: runtime.Ledger(state_dir).list() == [], 15, 0.1, "the supervisor to restore")
+    assert sha(res["file"]) == res["sha256"] and not os.path.exists(res["backup"])
+    ev = [e for e in runtime.Ledger(state_dir).events(res["fault_id"]) if e["event"] == "reverted"]
+    assert ev[0]["detail"]["reason"] == "lease" and ev[0]["detail"]["errors"] == []
+
+
+def test_restore_all_after_a_mix(mariadb_pair, state_dir):
+    pair = mariadb_pair
+    rotate(pair, 5)
+    rotate(pair, 5)
+    files = pair.source.query("SHOW BINARY LOGS")
+    a, b = [os.path.join(os.path.dirname(pair.source.binlog_base), r["Log_name"]) for r in files[-3:-1]]
+    sums = {a: sha(a), b: sha(b)}
+    run_module("binlog", dict(file=a, binlog_dir=os.path.dirname(a), type="bitflip", state_dir=state_dir))
+    run_module("binlog", login(pair, file=os.path.basename(b), type="delete", state_dir=state_dir))
+    assert sha(a) != sums[a] and not os.path.exists(b)
+    out = FaultEngine(EngineModule(), state_dir).revert_all()
+    assert len(out) == 2 and all(r["reverted"] for r in out)
+    assert sha(a) == sums[a] and sha(b) == sums[b]
+    assert runtime.Ledger(state_dir).list() == []
+    assert os.listdir(os.path.join(state_dir, "backups")) == []
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (dict(file="mysql-bin.999999"), "does not exist"),
+    (dict(target="active"), "active binlog"),
+    (dict(target="latest_rotated", min_free_bytes=10 ** 18), "no room for the backup"),
+    (dict(target="latest_rotated", offset=10 ** 9), "outside"),
+    (dict(target="latest_rotated", login_port=1), "cannot ask the server"),
+    (dict(file="all"), "only meaningful with state: restored"),
+])
+def test_bad_input_refused_before_damage(mariadb_pair, state_dir, extra, needle):
+    pair = mariadb_pair
+    binlog_dir = os.path.dirname(pair.source.binlog_base)
+    before = dict((n, sha(os.path.join(binlog_dir, n))) for n in os.listdir(binlog_dir))
+    res = run_module("binlog", dict(login(pair, type="truncate", state_dir=state_dir), **extra))
+    assert res.get("failed") and needle in res["msg"], res
+    assert runtime.Ledger(state_dir).list() == []
+    after = dict((n, sha(os.path.join(binlog_dir, n))) for n in before if n.endswith(".index") or
+                 n != pair.source.query("SHOW MASTER STATUS")[0]["File"])
+    assert all(after[n] == before[n] for n in after)
