@@ -1,0 +1,231 @@
+"""Unit tests: range compaction, schedule, input validation, ledger summary,
+and the writer's outage handling against a fake connection."""
+import pytest
+
+from ansible_collections.faultline.chaos.plugins.module_utils._datagen import ranges as rng
+from ansible_collections.faultline.chaos.plugins.module_utils._datagen import generator as gen
+from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import pymysql
+
+
+def test_compact_and_normalize():
+    assert rng.compact([5, 1, 2, 3, 3, 9, 10]) == [[1, 3], [5, 5], [9, 10]]
+    assert rng.compact([]) == []
+    assert rng.normalize([[5, 6], [1, 2], [3, 4], [8, 9]]) == [[1, 6], [8, 9]]
+    with pytest.raises(ValueError):
+        rng.normalize([[3, 1]])
+    with pytest.raises(ValueError):
+        rng.normalize([[1, 2, 3]])
+
+
+def test_subtract_intersect_count():
+    a = [[1, 10], [20, 30]]
+    assert rng.subtract(a, [[3, 4], [9, 21], [30, 40]]) == [[1, 2], [5, 8], [22, 29]]
+    assert rng.subtract(a, []) == a
+    assert rng.subtract([], a) == []
+    assert rng.intersect(a, [[5, 25]]) == [[5, 10], [20, 25]]
+    assert rng.count(a) == 21
+    assert list(rng.iter_seqs([[1, 2], [5, 5]])) == [1, 2, 5]
+
+
+def test_schedule_burst_like_tc007():
+    s = gen.Schedule(count=50, interval=30, duration=300)
+    assert s.due(0) == 50
+    assert s.due(29.9) == 50
+    assert s.due(30) == 100
+    assert s.due(299.9) == 500
+    assert s.due(1000) == 500          # nothing due after the end
+    assert s.planned() == 500
+    assert s.wait(10, 50) == pytest.approx(20)
+    assert not s.finished(299, 500) and s.finished(300, 500)
+
+
+def test_schedule_rate_fast_and_total():
+    r = gen.Schedule(rate=10, total=25)
+    assert r.due(0) == 1 and r.due(0.95) == 10 and r.due(100) == 25
+    assert r.wait(0.05, 1) == pytest.approx(0.05)
+    assert r.finished(1, 25)
+    f = gen.Schedule(total=1000)
+    assert f.due(0) == 1000 and f.wait(0, 0) == 0 and f.planned() == 1000
+    assert gen.Schedule(rate=5).planned() is None
+
+
+@pytest.mark.parametrize("params,words", [
+    (dict(interval=0, count=5), "interval must be greater than 0"),
+    (dict(interval=-1, count=5), "interval must be greater than 0"),
+    (dict(count=0, interval=5), "count must be greater than 0"),
+    (dict(rate=0), "rate must be greater than 0"),
+    (dict(batch=0), "batch must be greater than 0"),
+    (dict(count=5, interval=30, duration=10), "shorter than one interval"),
+    (dict(run_id="a b"), "run_id"),
+    (dict(table="x;drop"), "invalid identifier"),
+    (dict(columns={"a": "seq"}), "'run_id' generator"),
+    (dict(columns={"a": "seq", "b": "run_id", "c": "bogus"}), "unknown generator"),
+])
+def test_validate_rejects(params, words):
+    with pytest.raises(gen.DatagenError) as e:
+        gen.validate(params)
+    assert words in str(e.value)
+
+
+def test_validate_accepts_seed():
+    gen.validate(dict(count=50, interval=30, duration=300, columns=None))
+    gen.validate(dict(columns={"r": "run_id", "s": "seq", "p": "payload", "c": "checksum", "k": "const:x"}))
+
+
+def test_rows_are_deterministic_and_self_checking():
+    import zlib
+    m = gen.RowMaker("run1", gen.DEFAULT_COLUMNS, payload_size=40)
+    a, b = m.row(7, "t"), m.row(7, "t")
+    assert a == b and a[0] == "run1" and a[1] == 7 and len(a[2]) == 40
+    assert a[3] == zlib.crc32(a[2].encode()) & 0xffffffff
+    assert m.row(8, "t")[2] != a[2]
+
+
+def test_classify():
+    assert gen.classify(pymysql.err.OperationalError(2013, "Lost connection")) == "indeterminate"
+    assert gen.classify(pymysql.err.IntegrityError(1062, "Duplicate entry")) == "indeterminate"
+    assert gen.classify(pymysql.err.OperationalError(2003, "Can't connect")) == "failed"
+    assert gen.classify(pymysql.err.OperationalError(2006, "gone away")) == "failed"
+    assert gen.classify(pymysql.err.OperationalError(1290, "read-only")) == "failed"
+
+
+def test_summarize_last_status_wins():
+    lines = [
+        {"ts": 1, "seq_from": 1, "seq_to": 10, "rows": 10, "writes": 10, "status": "acked", "error": None},
+        {"ts": 2, "seq_from": 11, "seq_to": 11, "rows": 1, "writes": 1, "status": "failed", "error": "refused"},
+        {"ts": 3, "seq_from": 11, "seq_to": 11, "rows": 1, "writes": 1, "status": "failed", "error": "refused"},
+        {"ts": 4, "seq_from": 11, "seq_to": 11, "rows": 1, "writes": 1, "status": "acked", "error": None},
+        {"ts": 5, "seq_from": 12, "seq_to": 12, "rows": 1, "writes": 1, "status": "indeterminate", "error": "lost"},
+        {"ts": 6, "seq_from": 12, "seq_to": 12, "rows": 1, "writes": 0, "status": "acked", "error": None},
+        {"ts": 7, "seq_from": 13, "seq_to": 14, "rows": 2, "writes": 1, "status": "indeterminate", "error": "lost"},
+        {"ts": 8, "source": "datagen", "id": "r", "event": "finished", "detail": {}},
+    ]
+    s = gen.summarize(lines)
+    assert s["acked_ranges"] == [[1, 12]] and s["rows_acked"] == 12
+    assert s["indeterminate_ranges"] == [[13, 14]] and s["rows_indeterminate"] == 2
+    assert s["failed"] == 2 and s["rows_failed"] == 1 and s["failed_ranges"] == []
+    assert s["series"] == [[1, 10], [4, 11], [6, 12]]
+    assert s["errors"] == ["refused", "lost"]
+    assert [e["event"] for e in s["events"]] == ["finished"]
+
+
+# ---- the writer against a fake server ------------------------------------
+
+class FakeServer(object):
+    """Rows by seq; a script of failures: each entry is (when, exception) with when in
+    'connect', 'before' (not applied) or 'after' (applied, answer lost)."""
+
+    def __init__(self, script):
+        self.rows = {}
+        self.script = list(script)
+        self.inserts = 0
+
+    def next_fault(self, when):
+        if self.script and self.script[0][0] == when:
+            return self.script.pop(0)[1]
+        return None
+
+
+class FakeConn(object):
+    def __init__(self, server):
+        self.server = server
+
+    def literal(self, row):
+        return repr(row)
+
+    def cursor(self):
+        return FakeCursor(self.server)
+
+    def close(self):
+        pass
+
+
+class FakeCursor(object):
+    def __init__(self, server):
+        self.server, self.result = server, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def execute(self, sql, args=None):
+        if sql.startswith("SELECT"):
+            _run, a, b = args
+            self.result = [(s,) for s in self.server.rows if a <= s <= b]
+            return
+        rows = eval("[" + sql.split(" VALUES ", 1)[1] + "]")  # our own repr() literals
+        exc = self.server.next_fault("before")
+        if exc:
+            raise exc
+        for r in rows:
+            if r[1] in self.server.rows:
+                raise pymysql.err.IntegrityError(1062, "Duplicate entry")
+        for r in rows:
+            self.server.rows[r[1]] = r
+        self.server.inserts += 1
+        exc = self.server.next_fault("after")
+        if exc:
+            raise exc
+
+    def fetchall(self):
+        return self.result
+
+
+class Out(object):
+    def __init__(self):
+        self.lines = []
+
+    def write(self, obj):
+        self.lines.append(obj)
+
+
+class Flag(object):
+    def expired(self):
+        return False
+
+    def wait(self, s):
+        return False
+
+
+def run_writer(monkeypatch, script, **params):
+    server = FakeServer(script)
+
+    def fake_connect(kw, **_k):
+        exc = server.next_fault("connect")
+        if exc:
+            raise exc
+        return FakeConn(server)
+
+    monkeypatch.setattr(gen, "connect", fake_connect)
+    p = dict(run_id="r1", total=20, batch=5, max_backoff=0.001)
+    p.update(params)
+    out = Out()
+    summary = gen.Writer({}, p, out, Flag()).run()
+    return server, gen.summarize(out.lines), summary
+
+
+def test_writer_outage_indeterminate_never_duplicates(monkeypatch):
+    lost = pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+    refused = pymysql.err.OperationalError(2003, "Can't connect to MySQL server (111)")
+    script = [("after", lost), ("connect", refused), ("connect", refused),
+              ("before", pymysql.err.OperationalError(2013, "Lost connection")),
+              ("before", pymysql.err.OperationalError(2006, "MySQL server has gone away")),
+              ("connect", refused)]
+    server, s, summary = run_writer(monkeypatch, script)
+    assert sorted(server.rows) == list(range(1, 21))    # every row exactly once
+    assert s["acked_ranges"] == [[1, 20]] and s["rows_acked"] == 20
+    assert s["indeterminate"] == 2 and s["indeterminate_ranges"] == []
+    assert s["failed"] == 2 and s["rows_failed"] == 5
+    assert summary["reason"] == "done"
+    names = [e["event"] for e in s["events"]]
+    assert names[0] == "started" and "write_error" in names and "recovered" in names and names[-1] == "finished"
+
+
+def test_writer_server_error_is_failed_and_retried(monkeypatch):
+    ro = pymysql.err.OperationalError(1290, "The MariaDB server is running with the --read-only option")
+    server, s, _ = run_writer(monkeypatch, [("before", ro)], total=6, batch=3)
+    assert sorted(server.rows) == list(range(1, 7))
+    assert s["failed"] == 1 and s["acked_ranges"] == [[1, 6]]
+    assert "read-only" in s["errors"][0]
