@@ -184,3 +184,14 @@ def test_replica_retries_from_connect_retry_without_timestamps():
     s = samples_from("0" * 26 + "111", t0=100.0, detail={"connect_retry": 1, "last_io_error_ts": None})
     w = metrics.compute(s, [{"n": 1, "down_at": 100.0, "up_at": 102.55}], "p", kind="mysql_replica")["windows"][0]
     assert w["retries"] == 3
+
+
+def test_replica_error_message_is_the_servers_last_io_error():
+    s = samples_from("1" + "0" * 4 + "111")
+    s[1]["error"] = "IO thread: Connecting, SQL thread: Yes"  # lost, not yet retried
+    for x in s[2:5]:
+        x["error"] = x["detail"]["last_io_error"] = "error reconnecting to master ..."
+    wins = [{"n": 1, "down_at": 100.05, "up_at": 100.45}]
+    w = metrics.compute(s, wins, "p", kind="mysql_replica")["windows"][0]
+    assert w["detected_at"] == 100.1 and w["error_message"] == "error reconnecting to master ..."
+    assert metrics.compute(s, wins, "p", kind="tcp")["windows"][0]["error_message"] == s[1]["error"]

@@ -14,7 +14,9 @@ detected_at     first failing sample with ts >= down_at (and before the next
 recovered_at    first sample with ts >= up_at that starts a run of
                 ``recover_after`` consecutive ok samples; None if the fault is
                 not up yet, the failure was never detected, or no such run.
-error_message   the first error text among failing samples of the window.
+error_message   the first error text among failing samples of the window; for
+                mysql_replica the first Last_IO_Error (or Last_SQL_Error)
+                reported, verbatim, when the server reported one.
 retries         reconnect attempts seen in the window: for mysql_replica the
                 number of distinct Last_IO_Error_Timestamp values; when the
                 server has no such column (MariaDB) the attempts implied by
@@ -133,6 +135,15 @@ def _retries(kind, failing):
     return len(failing)
 
 
+def _first_error(kind, failing):
+    if kind == "mysql_replica":  # the server's own words, not "IO thread: Connecting"
+        for s in failing:
+            d = s.get("detail") or {}
+            if d.get("last_io_error") or d.get("last_sql_error"):
+                return d.get("last_io_error") or d.get("last_sql_error")
+    return next((s.get("error") for s in failing if s.get("error")), None)
+
+
 def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=None):
     """Metrics of one window over time-sorted samples."""
     down, up = window["down_at"], window.get("up_at")
@@ -156,7 +167,7 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
                 run = 0
     end = recovered["ts"] if recovered is not None else limit
     failing = [s for s in scoped if s["ts"] < end and not s.get("ok")]
-    msg = next((s.get("error") for s in failing if s.get("error")), None)
+    msg = _first_error(kind, failing)
     out = dict(window)
     out.update(
         detected_at=detected["ts"] if detected else None,
