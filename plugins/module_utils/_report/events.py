@@ -96,7 +96,8 @@ def merge(event_lists, files=()):
 
 
 def to_jsonl(events):
-    return "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in events)
+    encode = json.JSONEncoder(sort_keys=True, default=str).encode
+    return "".join([encode(e) + "\n" for e in events])
 
 
 def first_ts(events):

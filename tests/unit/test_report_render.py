@@ -1,0 +1,207 @@
+"""report rendering: report.md per template, junit.xml, timeline.svg, events.jsonl."""
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ansible_collections.faultline.chaos.plugins.module_utils._report import svg, writer
+
+from test_report_data import FAILING, PASSING, T0, flap_cycles, flap_events, params
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def build(**kw):
+    return writer.build(params(**kw), T0 + 500, "tester1")
+
+
+def junit(texts):
+    return ET.fromstring(texts["junit"].encode("utf-8"))
+
+
+def svg_root(texts):
+    return ET.fromstring(texts["svg"].encode("utf-8"))
+
+
+# ---------------------------------------------------------------- all pass
+def test_all_pass_tc004():
+    obs = {"time_to_detect_s": 1.5, "retries": 4, "time_to_recover_s": 0.8,
+           "error_message": "Can't connect to server on '127.0.0.1' (111 \"Connection refused\")"}
+    report, texts, _w = build(checks=PASSING, observations=obs, steps=["Blocked 3317 with REJECT", "Restored"],
+                              metadata={"etl_tool": "MariaDB replication"}, events=flap_events(1))
+    md = texts["md"]
+    assert md.startswith("# TC-004: Connection Refused Handling\n")
+    assert "## Test Execution Log" in md and "### Run 1 - 2026-02-10" in md
+    for row in ("| Tester | tester1 |", "| ETL Tool | MariaDB replication |", "| Toolkit Version | 0.1.0 |",
+                "| Result | PASS |"):
+        assert row in md
+    assert "- Time to detect error: 1.50 seconds" in md
+    assert "- Error message: `Can't connect to server on '127.0.0.1' (111 \"Connection refused\")`" in md
+    assert "- Retry behavior: 4 retries seen" in md
+    assert "1. Blocked 3317 with REJECT" in md
+    assert "- [x] Error detected immediately (< 30 seconds) — 1.50 s" in md
+    assert "- [ ]" not in md
+    for name in ("report.json", "events.jsonl", "junit.xml", "timeline.svg"):
+        assert "(%s)" % name in md
+    root = junit(texts)
+    assert root.tag == "testsuites" and root.get("tests") == "2" and root.get("failures") == "0"
+    assert [c.get("name") for c in root.iter("testcase")] == [c["name"] for c in PASSING]
+    assert not list(root.iter("failure"))
+
+
+# ------------------------------------------------------------ failing check
+def test_failing_check_is_unticked_and_a_junit_failure():
+    report, texts, _w = build(checks=FAILING)
+    assert report["result"] == "FAIL"
+    assert "| Result | FAIL |" in texts["md"]
+    assert "- [ ] No data gaps or duplicates — 3 rows missing: 17, 18, 19" in texts["md"]
+    root = junit(texts)
+    assert root.get("failures") == "1" and root.get("tests") == "3"
+    (failure,) = list(root.iter("failure"))
+    assert failure.get("message") == "3 rows missing: 17, 18, 19"
+    case = [c for c in root.iter("testcase") if c.find("failure") is not None][0]
+    assert case.get("name") == "No data gaps or duplicates"
+
+
+def test_fail_set_by_playbook_still_shows_in_junit():
+    _r, texts, _w = build(checks=PASSING, result="FAIL")
+    root = junit(texts)
+    assert root.get("failures") == "1"
+    assert [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None] == ["result"]
+
+
+# ------------------------------------------------------------ flap cycles
+def test_tc007_flap_cycles_table_and_integrity():
+    integ = {"expected_rows": 500, "source_rows": 500, "destination_rows": 497, "missing": 3, "extra": 0,
+             "duplicates": 0, "checksum_match": False, "missing_keys": [17, 18, 19]}
+    report, texts, _w = build(template="tc007", scenario="tc007_flapping", checks=FAILING,
+                              configuration={"interval": 30, "duration": 300, "type": "reject"},
+                              cycles=flap_cycles(3, unrecovered=(2,)), integrity=integ,
+                              events=flap_events(3))
+    md = texts["md"]
+    assert "**Flapping Configuration:**\n- Interval: 30 seconds\n- Duration: 300 seconds (5 minutes)\n- Type: reject" in md
+    assert "| Cycle | Down Time | Recovery Time | Notes |" in md
+    rows = [l for l in md.splitlines() if re.match(r"\| \d+ \|", l)]
+    assert len(rows) == 3
+    assert rows[0].startswith("| 1 | 12:00:10.000 | 12:00:41.000 (+1.00 s) | restored 12:00:40.000; detected after 1.50 s")
+    assert "| 2 | 12:01:10.000 | not recovered |" in rows[1] and "NOT recovered" in rows[1]
+    assert "- Expected records: 500" in md and "- Actual records: 497 (source 500, destination 497)" in md
+    assert "- Duplicates found: N" in md and "- Missing keys: 17, 18, 19" in md
+    assert "- Checksums match: no" in md
+
+
+def test_svg_shows_fault_windows_probe_states_and_cycles():
+    _r, texts, _w = build(template="tc007", cycles=flap_cycles(3), events=flap_events(3),
+                          series={"rows_source": [[T0 + i, i * 10] for i in range(0, 200, 5)],
+                                  "rows_destination": [[T0 + i, i * 9] for i in range(0, 200, 5)]})
+    root = svg_root(texts)
+    assert root.tag == NS + "svg"
+    text = " ".join(t.text or "" for t in root.iter(NS + "text")) + " " + \
+        " ".join(t.text or "" for t in root.iter(NS + "tspan"))
+    for label in ("fault net_reject_ab12 @ lab", "probe replica @ lab", "cycles (measured)", "verify v @ lab",
+                  "#1", "#2", "#3", "rows_source (last 1950)", "rows_destination (last 1755)", "+0 s", "12:00:00"):
+        assert label in text, label
+    windows = [r for r in root.iter(NS + "rect") if r.get("fill") == svg.COLORS["fault_fill"]
+               and r.get("stroke") == svg.COLORS["fault"]]
+    assert len(windows) == 6  # 3 from the fault events + 3 from the cycles lane
+    fills = [r.get("fill") for r in root.iter(NS + "rect") if r.get("height") == str(svg.LANE_H - 12)]
+    assert fills.count(svg.COLORS["error"]) == 3  # three probe error runs
+    assert fills.count(svg.COLORS["ok"]) >= 4
+    assert len(list(root.iter(NS + "polyline"))) == 2
+
+
+def test_open_fault_window_runs_to_the_end_dashed():
+    ev = [{"ts": T0 + 50, "host": "h", "source": "fault", "id": "f", "event": "down", "detail": {}}]
+    root = svg_root(build(events=ev)[1])
+    dashed = [r for r in root.iter(NS + "rect") if r.get("stroke-dasharray")]
+    assert len(dashed) == 1
+    assert float(dashed[0].get("x")) + float(dashed[0].get("width")) == pytest.approx(svg.LEFT + svg.PLOT, abs=1)
+
+
+# ---------------------------------------------------------------- sections
+def test_tc001_one_section_per_failure_mode():
+    sections = [
+        {"title": "Network failure (reject)", "checks": PASSING, "observations": {"time_to_detect_s": 1.2},
+         "steps": ["network down reject", "network up"], "notes": "recovered"},
+        {"title": "Binlog corruption (truncate)", "checks": FAILING, "cycles": flap_cycles(1)},
+    ]
+    report, texts, _w = build(template="tc001", scenario="tc001_fix_now", sections=sections,
+                              steps=["Ensured the pipeline runs"])
+    md = texts["md"]
+    assert report["result"] == "FAIL"
+    assert "#### Failure mode: Network failure (reject) — PASS" in md
+    assert "#### Failure mode: Binlog corruption (truncate) — FAIL" in md
+    assert "| Binlog corruption (truncate) | FAIL | 2/3 |" in md
+    assert md.index("Ensured the pipeline runs") < md.index("#### Failure mode: Network")
+    root = junit(texts)
+    suites = [s.get("name") for s in root.iter("testsuite")]
+    assert suites == ["tc001_fix_now / Network failure (reject)", "tc001_fix_now / Binlog corruption (truncate)"]
+    assert root.get("tests") == "5" and root.get("failures") == "1"
+
+
+def test_t040_scenarios_and_ws006_criteria():
+    t040 = build(template="t040", sections=[{"title": "Scenario 4: Service Restart Recovery", "checks": PASSING}])[1]
+    assert "# T040.S4: Service Reconnection Test Scenarios" in t040["md"]
+    assert "#### Scenario 4: Service Restart Recovery — PASS" in t040["md"]
+    crit = [{"name": "No duplicate agent instances created during flapping", "passed": True, "detail": "1 process"},
+            {"name": "Memory usage remains stable (no leaks)", "passed": False, "detail": "RSS +12 MiB"}]
+    ws = build(template="ws006", checks=crit, extra={"leaked_processes": [{"pid": 42, "cmdline": "sleep 300"}],
+                                                      "hold_ms": {"mean": 101.2, "max": 104.9}})[1]["md"]
+    assert "**Success Criteria:**" in ws
+    assert "- ✅ No duplicate agent instances created during flapping — 1 process" in ws
+    assert "- ❌ Memory usage remains stable (no leaks) — RSS +12 MiB" in ws
+    assert "- Hold ms: mean 101.2, max 104.9" in ws and "sleep 300" in ws
+    assert "Verification Checklist" not in ws
+
+
+# ------------------------------------------------------------------- nulls
+def test_nulls_everywhere_render():
+    cycles = [{"n": None, "down_at": None, "up_at": None, "detected_at": None, "recovered_at": None}]
+    report, texts, _w = build(template="generic", started=None, finished=T0, cycles=cycles,
+                              observations={"time_to_detect_s": None, "error_message": None,
+                                            "retries": None, "time_to_recover_s": None},
+                              integrity={k: None for k in ("expected_rows", "missing", "checksum_match")},
+                              events=[{"ts": None}, {"event": "x"}])
+    md = texts["md"]
+    assert "- Time to detect error: not observed" in md and "- Error message: none seen" in md
+    assert "| 1 | - | not recovered | not detected |" in md
+    assert "- Checksums match: -" in md
+    svg_root(texts)
+    junit(texts)
+    assert json.loads(texts["json"])["cycles"][0]["down_at"] is None
+
+
+def test_hostile_text_stays_valid_xml_and_markdown():
+    nasty = "a|b <x> & \x00\x07 `tick` ]]>"
+    _r, texts, _w = build(checks=[{"name": nasty, "passed": False, "detail": nasty}],
+                          metadata={"etl_tool": nasty},
+                          events=[{"ts": T0 + 1, "source": "probe", "id": nasty, "event": "error",
+                                   "detail": {"error": nasty}}])
+    assert junit(texts).find(".//failure") is not None
+    svg_root(texts)
+    assert "| ETL Tool | a\\|b <x> & " in texts["md"]
+
+
+# ---------------------------------------------------------------- events
+def test_events_jsonl_sorted_one_per_line():
+    ev = list(reversed(flap_events(2)))
+    _r, texts, _w = build(events=ev)
+    lines = [json.loads(l) for l in texts["events"].splitlines()]
+    assert len(lines) == len(ev)
+    assert [l["ts"] for l in lines] == sorted(e["ts"] for e in ev)
+
+
+def test_100k_events_stay_bounded():
+    ev = []
+    for i in range(100000):
+        ts = T0 + i * 0.01
+        ev.append({"ts": ts, "host": "lab", "source": "probe", "id": "replica",
+                   "event": "error" if (i // 500) % 2 else "ok", "detail": {}})
+    report, texts, _w = build(events=ev, finished=T0 + 1001, series={"rows": [[T0 + i * 0.01, i] for i in range(100000)]})
+    assert report["event_count"] == 100000
+    assert texts["events"].count("\n") == 100000
+    root = svg_root(texts)
+    assert len(list(root.iter(NS + "rect"))) < 3 * svg.PLOT
+    (line,) = list(root.iter(NS + "polyline"))
+    assert len(line.get("points").split()) <= 3 * svg.PLOT
