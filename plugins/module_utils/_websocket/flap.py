@@ -24,7 +24,8 @@ import json
 import os
 import re
 import ssl
-import threading
+import signal
+import tempfile
 import time
 
 try:
@@ -192,12 +193,13 @@ async def _flap(p, clock, kw, emit):
 
 async def _final(p, kw):
     """Connect once more, send ``final_message`` and wait for the expected reply."""
-    out = {"ok": False, "connect_ms": None, "latency_ms": None, "reply": None, "error": None}
+    out = {"ok": False, "connect_ms": None, "connected_at": None, "latency_ms": None, "reply": None, "error": None}
     ws, started = None, time.monotonic()
     try:
         ws = await ws_connect(p["url"], **kw)
         connected = time.monotonic()
         out["connect_ms"] = (connected - started) * 1000.0
+        out["connected_at"] = time.time()
         await ws.send(p["final_message"])
         reply = await asyncio.wait_for(ws.recv(), p["final_timeout"])
         out["latency_ms"] = (time.monotonic() - connected) * 1000.0
@@ -228,30 +230,63 @@ async def _final(p, kw):
 # server side
 # --------------------------------------------------------------------------
 
-class Sampler(threading.Thread):
-    """Samples the server every ``interval`` seconds until stopped."""
+class Sampler(object):
+    """Samples the server every ``interval`` seconds in a forked child process.
+
+    A process rather than a thread: reading /proc costs tens of milliseconds
+    per sample and must not compete for the GIL with the asyncio client whose
+    timing is being measured.  Samples go to a private temporary file.
+    """
 
     def __init__(self, server, port, interval, clock):
-        threading.Thread.__init__(self, name="faultline-ws-sampler")
-        self.daemon = True
         self.server, self.port, self.interval, self.clock = server, port, interval, clock
-        self.samples, self.peak_pids = [], {}
-        self._halt = threading.Event()
+        self.samples, self.pid, self.path = [], None, None
 
-    def run(self):
-        while True:
-            s = procfs.snapshot(self.server, self.port, with_cmdline=False)
-            for pr in s["processes"]:
-                self.peak_pids[(pr["pid"], pr["starttime"])] = True
-            self.samples.append({"ts": self.clock(time.monotonic()), "rss_kb": s["rss_kb"], "fds": s["fds"],
-                                 "processes": s["process_count"], "established": s["established"],
-                                 "alive": s["alive"]})
-            if self._halt.wait(self.interval):
-                break
+    def start(self):
+        fd, self.path = tempfile.mkstemp(prefix="faultline-ws-samples-")
+        pid = os.fork()
+        if pid == 0:  # child: sample until SIGTERM (or the parent is gone)
+            state = {"stop": False}
+
+            def _term(signum, frame):
+                state["stop"] = True
+
+            signal.signal(signal.SIGTERM, _term)
+            code = 0
+            try:
+                parent = os.getppid()
+                while not state["stop"] and os.getppid() == parent:
+                    s = procfs.snapshot(self.server, self.port, with_cmdline=False)
+                    line = json.dumps({"ts": self.clock(time.monotonic()), "rss_kb": s["rss_kb"], "fds": s["fds"],
+                                       "processes": s["process_count"], "established": s["established"],
+                                       "alive": s["alive"]}) + "\n"
+                    os.write(fd, line.encode("utf-8"))
+                    if not state["stop"]:
+                        time.sleep(self.interval)
+            except Exception:  # noqa: BLE001 -- the parent sees missing samples
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(fd)
+        self.pid = pid
 
     def stop(self):
-        self._halt.set()
-        self.join(10)
+        if self.pid is None:
+            return self.samples
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        os.waitpid(self.pid, 0)
+        self.pid = None
+        try:
+            with open(self.path) as f:
+                self.samples = [json.loads(line) for line in f if line.strip()]
+        except (IOError, OSError, ValueError):
+            self.samples = []
+        finally:
+            os.unlink(self.path)
+        return self.samples
 
 
 def log_position(path):
@@ -498,10 +533,15 @@ def run(p, runner, check_mode=False, host=None):
         if c["passed"] is not None:
             emit("verify", "pass" if c["passed"] else "fail", {"check": c["name"], "detail": c["detail"]}, time.time())
     measured = [c for c in criteria if c["passed"] is not None]
-    for c in cycles:
-        c["down_at"], c["up_at"] = c.get("close_started_at"), None
-    for prev, nxt in zip(cycles, cycles[1:]):
-        prev["up_at"] = nxt["connected_at"]
+    # the report's view: each cycle's disconnected window, ended by the next
+    # connection (the final one for the last cycle)
+    nexts = [c["connected_at"] for c in cycles[1:]] + [final["connected_at"] if final else None]
+    for c, up in zip(cycles, nexts):
+        c.update(down_at=c.get("close_started_at"), up_at=up, detected_at=None, recovered_at=up,
+                 notes="held %s ms, then disconnected %s ms%s" % (
+                     "-" if c["hold_ms"] is None else "%.1f" % c["hold_ms"],
+                     "-" if c["gap_ms"] is None else "%.1f" % c["gap_ms"],
+                     "; " + c["error"] if c["error"] else ""))
     result.update(
         passed=all(c["passed"] for c in measured),
         criteria=criteria,
