@@ -199,13 +199,32 @@ class Pair(object):
             c.close()
 
 
+_SHARED = {"pair": None, "users": 0}
+
+
 @pytest.fixture(scope="session")
 def mariadb_pair():
+    """One pair per session, shared by every test module that imports this fixture.
+
+    (Imported into two modules, pytest makes two session fixtures; the
+    reference count starts the pair once and stops it after the last user.)
+    """
+    if _SHARED["pair"] is not None:
+        _SHARED["users"] += 1
+        try:
+            yield _SHARED["pair"]
+        finally:
+            _SHARED["users"] -= 1
+            if _SHARED["users"] == 0:
+                _stop_pair(_SHARED.pop("pair"))
+                _SHARED["pair"] = None
+        return
     for port in (3357, 3358):
         if port_open(port):
             pytest.skip("port %d is already in use" % port)
     base = tempfile.mkdtemp(prefix="faultline-faults-")
     pair = Pair(base)
+    _SHARED["users"] += 1
     try:
         for inst in (pair.source, pair.replica):
             inst.install()
@@ -215,11 +234,19 @@ def mariadb_pair():
         pair.start_replication()
         pair.insert(5)
         pair.wait_synced()
+        _SHARED["pair"] = pair
         yield pair
     finally:
-        pair.replica.stop()
-        pair.source.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED["pair"] = None
+            _stop_pair(pair)
+
+
+def _stop_pair(pair):
+    pair.replica.stop()
+    pair.source.stop()
+    shutil.rmtree(pair.base, ignore_errors=True)
 
 
 @pytest.fixture
