@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -269,6 +270,11 @@ class Sampler(object):
                 os._exit(code)
         os.close(fd)
         self.pid = pid
+        # let the first sample land before the client starts: forking and the
+        # first /proc scan must not eat into the first cycle
+        deadline = time.monotonic() + 2.0
+        while os.path.getsize(self.path) == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def stop(self):
         if self.pid is None:
@@ -508,10 +514,13 @@ def run(p, runner, check_mode=False, host=None):
     started = time.time()
     emit("probe", "flapping_started", {"iterations": p["iterations"], "hold_ms": p["hold_ms"],
                                        "gap_ms": p["gap_ms"], "url": p["url"]}, started)
+    gc.disable()  # no collector pauses inside the measured cycles
     try:
         cycles = asyncio.run(_flap(p, clock, kw, emit))
+        gc.enable()
         time.sleep(p["settle_ms"] / 1000.0)
     finally:
+        gc.enable()
         if sampler is not None:
             sampler.stop()
     emit("probe", "flapping_finished", {}, time.time())
