@@ -28,9 +28,11 @@ description:
     detached supervisor that reverts it at O(duration) or at the O(lease)
     deadline, even if the controller dies. Re-running the same task renews
     the lease (idempotent, RV(ignore:changed=false)).
-  - A listed port is a service port, cut in both directions of the
-    conversation (requests to it and answers from it), so idle clients notice
-    as soon as either side speaks.
+  - A listed port is a service port. V(reject) answers every packet sent to
+    it with a TCP reset (new connections are refused, an established one is
+    reset as soon as the client sends or acknowledges anything). V(timeout)
+    and V(loss) drop both directions of the conversation, so a silent drop
+    really is silent.
 author:
   - faultline.chaos contributors
 extends_documentation_fragment:

@@ -14,10 +14,9 @@ def fault(**kw):
     return net.NetworkFault(params, backend=kw.pop("backend", "nft"))
 
 
-def test_reject_cuts_both_directions_of_the_service_port_with_tcp_reset():
-    rules = fault().nft_rules("in")
-    assert rules == ["tcp dport 3317 counter reject with tcp reset",
-                     "tcp sport 3317 counter reject with tcp reset"]
+def test_reject_resets_requests_to_the_service_port():
+    # only requests: matching answers from the port would swallow our own RST on loopback
+    assert fault().nft_rules("in") == ["tcp dport 3317 counter reject with tcp reset"]
 
 
 def test_timeout_drops_silently_and_loss_uses_numgen():

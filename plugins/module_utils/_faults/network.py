@@ -8,10 +8,11 @@ Rules live only in the collection's own nftables table ``inet faultline``
 collection's own iptables chains ``FLT_<token>_<IN|OUT>`` reached by a single
 jump rule that is removed on revert.  Nothing else is ever touched.
 
-Port semantics: a listed port is a *service* port; its traffic is cut in
-both directions of the conversation (``th dport P`` for requests and
-``th sport P`` for answers), so a client holding an idle connection notices
-as soon as either side speaks, and a silent drop really is silent.
+Port semantics: a listed port is a *service* port. ``reject`` answers every
+packet sent to it with a TCP reset (new connections are refused, an
+established one is reset as soon as the client sends or acknowledges
+anything); ``timeout`` and ``loss`` drop both directions of the conversation
+(``th dport P`` and ``th sport P``), so a silent drop really is silent.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -138,6 +139,12 @@ class NetworkFault(Fault):
             return ["numgen random mod 100 < %d drop" % int(self.params["loss_percent"])]
         raise EngineError("unsupported network fault type %r" % t)
 
+    def _port_keys(self):
+        """reject answers requests to the port with a reset (the client sees
+        it at once; matching answers *from* the port as well would swallow
+        that very reset on loopback); drop and loss silence both ways."""
+        return ("dport",) if self.params["type"] == "reject" else ("dport", "sport")
+
     def nft_rules(self, direction):
         """nft rule bodies (without 'add rule ...') for one direction."""
         p = self.params
@@ -154,7 +161,7 @@ class NetworkFault(Fault):
             addr_matches = [""]
         if ports:
             protos = ["tcp", "udp"] if proto == "all" else [proto]
-            port_matches = ["%s %s %s" % (pr, k, _nft_set(ports)) for pr in protos for k in ("dport", "sport")]
+            port_matches = ["%s %s %s" % (pr, k, _nft_set(ports)) for pr in protos for k in self._port_keys()]
         else:
             port_matches = [""] if proto == "all" else ["meta l4proto %s" % proto]
         rules = []
@@ -187,10 +194,9 @@ class NetworkFault(Fault):
         rules = []
         for a in addr:
             for pr in protos:
-                pm = [["-p", pr, "--dport", ",".join(map(str, ports)), "-m", "multiport"]] if False else None
                 if ports:
-                    pm = [["-p", pr, "-m", "multiport", "--dports", ",".join(map(str, ports))],
-                          ["-p", pr, "-m", "multiport", "--sports", ",".join(map(str, ports))]]
+                    pm = [["-p", pr, "-m", "multiport", "--%ss" % k, ",".join(map(str, ports))]
+                          for k in self._port_keys()]
                 else:
                     pm = [["-p", pr]] if pr else [[]]
                 for m in pm:
