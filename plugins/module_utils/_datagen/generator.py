@@ -41,6 +41,7 @@ DEFAULT_DATABASE = "faultline"
 DEFAULT_TABLE = "faultline_datagen"
 DEFAULT_COLUMNS = {"run_id": "run_id", "seq": "seq", "payload": "payload",
                    "checksum": "checksum", "created_at": "now"}
+_DEFAULT_ITEMS = list(DEFAULT_COLUMNS.items())
 GENERATORS = ("run_id", "seq", "payload", "checksum", "now", "uuid", "int")
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -154,10 +155,11 @@ class Schedule(object):
 # --------------------------------------------------------------------------
 
 class RowMaker(object):
-    def __init__(self, run_id, columns, payload_size=64):
+    def __init__(self, run_id, columns, payload_size=64, literal=None):
         self.run_id = run_id
         self.columns = list(columns.items())
         self.payload_size = payload_size
+        self.literal = literal or repr
 
     def payload(self, seq):
         seed = hashlib.sha1(("%s:%d" % (self.run_id, seq)).encode()).hexdigest()
@@ -187,6 +189,24 @@ class RowMaker(object):
             else:  # const:<value>
                 out.append(gen[len("const:"):])
         return tuple(out)
+
+    def values(self, seq, now):
+        """The row as SQL text ``(v1, v2, ...)``.  Every generated value is made of
+        safe characters (run ids are validated, payloads are run id + hex, ...),
+        so only const values need escaping (done by ``literal``)."""
+        if self.columns == _DEFAULT_ITEMS:  # fast path for the default table
+            payload = self.payload(seq)
+            return "('%s',%d,'%s',%d,'%s')" % (self.run_id, seq, payload,
+                                               zlib.crc32(payload.encode()) & 0xffffffff, now)
+        out = []
+        for v, (_col, gen) in zip(self.row(seq, now), self.columns):
+            if gen.startswith("const:"):
+                out.append(self.literal(v))
+            elif isinstance(v, int):
+                out.append(str(v))
+            else:
+                out.append("'%s'" % v)
+        return "(%s)" % ",".join(out)
 
 
 def default_table_ddl(database, table):
@@ -267,7 +287,8 @@ class Writer(object):
         self.p, self.out, self.flag, self.host = p, output, flag, host
         self.run_id = p["run_id"]
         columns = p.get("columns") or DEFAULT_COLUMNS
-        self.rows = RowMaker(self.run_id, columns, p.get("payload_size") or 64)
+        self.rows = RowMaker(self.run_id, columns, p.get("payload_size") or 64,
+                             literal=lambda v: pymysql.converters.escape_string(str(v)).join("''"))
         self.sched = Schedule(p.get("count"), p.get("interval"), p.get("rate"), p.get("total"), p.get("duration"))
         self.batch = int(p.get("batch") or 1)
         self.max_backoff = float(p.get("max_backoff") or 2.0)
@@ -386,7 +407,7 @@ class Writer(object):
                 if self.pending is None:
                     self.recovered()
                     return
-            sql = self.insert_sql + ",".join(self.conn.literal(r) for r in self.pending["rows"])
+            sql = self.insert_sql + ",".join(self.pending["rows"])
             with self.conn.cursor() as cur:
                 cur.execute(sql)
         except (pymysql.err.MySQLError, OSError) as e:
@@ -406,7 +427,7 @@ class Writer(object):
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
         seqs = list(range(self.next_seq, self.next_seq + n))
         self.next_seq += n
-        self.pending = {"seqs": seqs, "rows": [self.rows.row(s, now) for s in seqs], "status": None}
+        self.pending = {"seqs": seqs, "rows": [self.rows.values(s, now) for s in seqs], "status": None}
 
     def run(self):
         t0 = time.monotonic()
