@@ -67,7 +67,7 @@ def run_playbook(path, extra_vars=None, check=False, diff=False, timeout=900):
     if diff:
         argv.append("--diff")
     return subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def run_module(module, args=None, check=False, diff=False, timeout=600):
@@ -106,7 +106,7 @@ def run_module(module, args=None, check=False, diff=False, timeout=600):
         # belongs to scenario playbooks, not to a single module call).
         env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default")
         cp = subprocess.run(argv, cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout, check=False)
         try:
             with open(out) as f:
                 result = json.load(f)

@@ -100,4 +100,3 @@ def test_down_stops_exactly_the_lab_processes_then_up_again(lab, lab_ctl, mysql)
         assert mysql.scalar("replica", "SELECT COUNT(*) FROM %s" % table) == 3
     finally:
         mysql.query("source", "DROP TABLE IF EXISTS %s" % table)
-
