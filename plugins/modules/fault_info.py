@@ -95,7 +95,7 @@ EXAMPLES = r'''
 
 - name: Fail when anything is still applied
   ansible.builtin.assert:
-    that: info.network.clear
+    that: info.network.is_clear
 
 - name: Pipeline status (toolkit status)
   faultline.chaos.fault_info:
@@ -114,10 +114,10 @@ faults:
   sample: [{id: network_3f2a9c1d, kind: network, type: reject, summary: "...", remaining_s: 12.3,
             supervisor_alive: true, events: [{event: down, ts: 1795312042.1}]}]
 network:
-  description: The collection's rules on the host (C(clear) is true when none exist).
+  description: The collection's rules on the host (C(is_clear) is true when none exist).
   returned: always
   type: dict
-  sample: {clear: false, chains: [flt_ab12cd34_in], iptables: [], ruleset: "table inet faultline {...}"}
+  sample: {is_clear: false, chains: [flt_ab12cd34_in], iptables: [], ruleset: "table inet faultline {...}"}
 journal:
   description: Journal events since O(journal_since) (shared event shape), oldest first.
   returned: when O(journal_since) is set
@@ -219,7 +219,7 @@ def main():
     except EngineError as e:
         module.fail_json(msg=str(e))
     network["readable"] = can_read
-    network["clear"] = not (network["chains"] or network["iptables"] or any(
+    network["is_clear"] = not (network["chains"] or network["iptables"] or any(
         v["chains"] or v["iptables"] for v in network["namespaces"].values())) and not any(
         f["kind"] == "network" for f in faults)
     databases = {}

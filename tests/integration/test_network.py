@@ -288,4 +288,4 @@ def test_fault_info_shows_status(run_module, state_dir, listener):
     f = info["faults"][0]
     assert f["supervisor_alive"] and f["remaining_s"] > 3000
     assert [e["event"] for e in f["events"]][:2] == ["requested", "down"]
-    assert not info["network"]["clear"] and "reject with tcp reset" in info["network"]["ruleset"]
+    assert not info["network"]["is_clear"] and "reject with tcp reset" in info["network"]["ruleset"]
