@@ -350,7 +350,7 @@ def main():
                 if why:
                     module.fail_json(msg=why)
             backend = detect_backend(engine.runner, netns_prefix(p["netns"]), p["backend"])
-            fault = NetworkFault(scope, fault_id=p["fault_id"], backend=backend)
+            fault = NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"])
         schedule = None
         if p["state"] == "flap":
             schedule = {"mode": "flap", "down_for": p["down_for"] or p["interval"],

@@ -21,6 +21,8 @@ description:
     table C(inet faultline) or iptables chains C(FLT_*) that no ledger record
     owns (left by a crashed run or a wiped state directory), in the host's
     network namespace and in every namespace named in O(netns) or in a record.
+    nftables chains tagged (by their comment) as belonging to another ledger
+    on the same host (another O(state_dir)) are left alone.
   - Optionally stops the collection's background workers (probes, data generators).
   - Idempotent; says what it reverted.
 author:
@@ -149,7 +151,7 @@ def main():
                     errors.append(str(e))
                     continue
                 owned = list_owned(engine.runner, prefix)
-                actions, found = sweep_actions(owned, keep, prefix)
+                actions, found = sweep_actions(owned, keep, prefix, owner=p["state_dir"])
                 orphans.extend(("%s:%s" % (ns, c)) if ns else c for c in found)
                 if not module.check_mode:
                     errors.extend(execute_all(actions, engine.runner))

@@ -107,3 +107,17 @@ def test_sweep_keeps_owned_chains_and_removes_orphans():
     assert orphans == ["flt_bbbb_in", "iptables:FLT_CCCC_IN"]
     text = " ".join(a.get("stdin", "") + " ".join(a.get("argv", [])) for a in actions)
     assert "flt_aaaa_in" not in text and "flt_bbbb_in" in text and "FLT_CCCC_IN" in text
+
+
+def test_chains_carry_their_ledger_and_sweeps_spare_other_ledgers():
+    f = net.NetworkFault(dict(type="reject", ports=[1]), backend="nft", owner="/run/faultline")
+    assert 'comment "faultline:/run/faultline"' in f.plan()["apply"][0]["stdin"]
+    listing = ('table inet faultline {\n\tchain flt_a_in {\n\t\tcomment "faultline:/run/faultline"\n'
+               '\t\ttype filter hook input priority filter - 10; policy accept;\n\t}\n'
+               '\tchain flt_b_in {\n\t\tcomment "faultline:/tmp/other"\n\t\ttype filter hook input priority filter - 10;\n\t}\n'
+               '\tchain flt_c_in {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t}\n}\n')
+    owned = net.list_owned(lambda argv, data: (0, listing, "") if "nft" in argv else (1, "", ""))
+    assert owned["nft"] == ["flt_a_in", "flt_b_in", "flt_c_in"]
+    assert owned["owners"] == {"flt_a_in": "/run/faultline", "flt_b_in": "/tmp/other"}
+    _actions, orphans = net.sweep_actions(owned, set(), owner="/run/faultline")
+    assert orphans == ["flt_a_in", "flt_c_in"]  # untagged chains are ours to sweep too

@@ -21,6 +21,7 @@ __metaclass__ = type
 
 import ipaddress
 import os
+import re
 import shutil
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault, short_hash
@@ -30,6 +31,7 @@ TABLE_FAMILY = "inet"
 TABLE_NAME = "faultline"
 CHAIN_PRIORITY = -10
 HOOKS = {"in": "input", "out": "output"}
+OWNER_TAG = "faultline:"
 IPT_CHAINS = {"in": "INPUT", "out": "OUTPUT"}
 
 
@@ -77,6 +79,11 @@ def detect_backend(runner, prefix=(), wanted="auto"):
     raise EngineError("no usable firewall backend (need nft or iptables, as root): " + "; ".join(reasons))
 
 
+def chain_definition(hook, owner=None):
+    comment = ' comment "%s%s";' % (OWNER_TAG, owner) if owner else ""
+    return "{ type filter hook %s priority %d; policy accept;%s }" % (hook, CHAIN_PRIORITY, comment)
+
+
 def _split_peers(peers):
     v4, v6 = [], []
     for p in peers or []:
@@ -98,9 +105,12 @@ class NetworkFault(Fault):
 
     kind = "network"
 
-    def __init__(self, params, fault_id=None, backend=None):
+    def __init__(self, params, fault_id=None, backend=None, owner=None):
         super(NetworkFault, self).__init__(params, fault_id)
         self.backend = backend
+        # the ledger (state_dir) that owns the chains: written as the chain's
+        # comment, so an orphan sweep from another ledger leaves them alone
+        self.owner = owner
 
     def identity(self):
         p = self.params
@@ -220,7 +230,7 @@ class NetworkFault(Fault):
             undo = ["add table %s %s" % (TABLE_FAMILY, TABLE_NAME)]
             for d in self.directions():
                 c = self.chain(d)
-                chain_def = "{ type filter hook %s priority %d; policy accept; }" % (HOOKS[d], CHAIN_PRIORITY)
+                chain_def = chain_definition(HOOKS[d], self.owner)
                 script.append("add chain %s %s %s %s" % (TABLE_FAMILY, TABLE_NAME, c, chain_def))
                 script.append("flush chain %s %s %s" % (TABLE_FAMILY, TABLE_NAME, c))
                 for r in self.nft_rules(d):
@@ -296,21 +306,22 @@ class NetworkFault(Fault):
 # status and orphan sweep (what `toolkit network --status` shows)
 # --------------------------------------------------------------------------
 
+_CHAIN_RE = re.compile(r'^\s*chain (\S+) \{\s*\n(?:\s*comment "([^"]*)"\s*\n)?', re.M)
+
+
 def list_owned(runner, prefix=()):
     """Chains the collection owns right now: {'nft': [...], 'iptables': [...]}."""
     prefix = list(prefix)
-    out = {"nft": [], "iptables": [], "nft_table": False}
+    out = {"nft": [], "iptables": [], "nft_table": False, "owners": {}}
     if shutil.which("nft"):
-        rc, text, _e = runner(prefix + ["nft", "-j", "list", "table", TABLE_FAMILY, TABLE_NAME], None)
+        # the text listing, because nft 1.0.x leaves chain comments out of -j
+        rc, text, _e = runner(prefix + ["nft", "list", "table", TABLE_FAMILY, TABLE_NAME], None)
         if rc == 0:
-            import json
             out["nft_table"] = True
-            try:
-                for item in json.loads(text).get("nftables", []):
-                    if "chain" in item:
-                        out["nft"].append(item["chain"]["name"])
-            except ValueError:
-                pass
+            for m in _CHAIN_RE.finditer(text):
+                out["nft"].append(m.group(1))
+                if m.group(2) and m.group(2).startswith(OWNER_TAG):
+                    out["owners"][m.group(1)] = m.group(2)[len(OWNER_TAG):]
     for tool in ("iptables", "ip6tables"):
         if not shutil.which(tool):
             continue
@@ -324,11 +335,17 @@ def list_owned(runner, prefix=()):
     return out
 
 
-def sweep_actions(owned, keep_chains, prefix=()):
-    """Actions removing every owned chain not in ``keep_chains`` (orphans)."""
+def sweep_actions(owned, keep_chains, prefix=(), owner=None):
+    """Actions removing every chain of ours not in ``keep_chains`` (orphans).
+
+    With ``owner``, nft chains tagged as belonging to another ledger (another
+    state_dir on the same host) are left alone.
+    """
     prefix = list(prefix)
     actions = []
-    orphans = [c for c in owned["nft"] if c not in keep_chains]
+    owners = owned.get("owners", {})
+    orphans = [c for c in owned["nft"] if c not in keep_chains
+               and (owner is None or owners.get(c) in (None, owner))]
     if orphans:
         # deleting a base chain needs it flushed first; one batch per chain so
         # a chain that vanished meanwhile does not stop the others
