@@ -92,9 +92,17 @@ def fault_windows(state_dir, meta, fault_ids=None, windows=None):
     if windows:
         return metrics.normalize_windows(windows)
     events = Ledger(state_dir).events()
-    since = None if fault_ids else meta.get("started")
-    until = None if fault_ids else (meta.get("finished") or time.time())
-    return metrics.windows_from_events(events, fault_ids=fault_ids, since=since, until=until)
+    started = meta.get("started")
+    until = meta.get("finished") or time.time()
+    if not fault_ids:
+        return metrics.windows_from_events(events, since=started, until=until)
+    # named faults: a window that opened before the probe started still counts,
+    # but earlier runs of the same fault (same id: same parameters) do not
+    wins = [w for w in metrics.windows_from_events(events, fault_ids=fault_ids)
+            if w["down_at"] <= until and (started is None or w["up_at"] is None or w["up_at"] >= started)]
+    for i, w in enumerate(wins, 1):
+        w["n"] = i
+    return wins
 
 
 def collect(state_dir, name, fault_ids=None, windows=None, recover_after=3):
