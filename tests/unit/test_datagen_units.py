@@ -151,6 +151,8 @@ class FakeCursor(object):
         return False
 
     def execute(self, sql, args=None):
+        if isinstance(sql, bytes):  # the writer sends INSERTs as bytes
+            sql = sql.decode()
         if sql.startswith("SELECT"):
             _run, a, b = args
             self.result = [(s,) for s in self.server.rows if a <= s <= b]
@@ -229,3 +231,92 @@ def test_writer_server_error_is_failed_and_retried(monkeypatch):
     assert sorted(server.rows) == list(range(1, 7))
     assert s["failed"] == 1 and s["acked_ranges"] == [[1, 6]]
     assert "read-only" in s["errors"][0]
+
+
+# ---- the hot path: row templates, clock, round trips, ledger lines -----------
+
+def _reference_payload(run_id, seq, size):
+    """The payload definition (run id, seq, sha1 hex, repeated to size)."""
+    import hashlib
+    seed = hashlib.sha1(("%s:%d" % (run_id, seq)).encode()).hexdigest()
+    text = "%s:%d:%s" % (run_id, seq, seed)
+    while len(text) < size:
+        text += seed
+    return text[:size]
+
+
+@pytest.mark.parametrize("size", [1, 20, 64, 100, 1024])
+def test_values_template_matches_row(size):
+    import zlib
+    run = "dg-20260101T000000-abc123"
+    m = gen.RowMaker(run, gen.DEFAULT_COLUMNS, payload_size=size)
+    for seq in (1, 99, 123456789):
+        payload = _reference_payload(run, seq, size)
+        assert m.payload(seq) == payload
+        now = b"2026-01-01 00:00:00.000001"
+        assert m.values(seq, now) == ("('%s',%d,'%s',%d,'%s')" % (
+            run, seq, payload, zlib.crc32(payload.encode()), now.decode())).encode()
+
+
+def test_values_user_columns_escape_consts_once():
+    m = gen.RowMaker("r", {"s": "seq", "r": "run_id", "k": "const:it's", "n": "int"},
+                     literal=lambda v: pymysql.converters.escape_string(v).join("''"))
+    assert m.values(3, b"t") == b"(3,'r','it\\'s',%d)" % ((3 * 2654435761) % 2147483647)
+
+
+def test_utc_clock_format():
+    import datetime
+    import re
+    clock = gen.UtcClock()
+    a = clock.now()
+    assert re.match(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$", a)
+    parsed = datetime.datetime.strptime(a.decode(), "%Y-%m-%d %H:%M:%S.%f")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert abs((now - parsed).total_seconds()) < 2
+    assert clock.now() >= a
+
+
+class WireConn(object):
+    """A connection with PyMySQL's low-level interface: counts round trips."""
+
+    def __init__(self, answers=()):
+        self.commands, self.answers = [], list(answers)
+
+    def _execute_command(self, command, sql):
+        self.commands.append((command, sql))
+
+    def _read_packet(self):
+        ok = self.answers.pop(0) if self.answers else True
+
+        class Pkt(object):
+            def is_ok_packet(self):
+                return ok
+        return Pkt()
+
+    def cursor(self):
+        return None
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("total,batch,trips", [(50, 1, 50), (50, 10, 5), (7, 5, 2)])
+def test_one_round_trip_per_insert_and_coalesced_ledger(monkeypatch, total, batch, trips):
+    conn = WireConn()
+    monkeypatch.setattr(gen, "connect", lambda kw, **_k: conn)
+    out = Out()
+    summary = gen.Writer({}, dict(run_id="r1", total=total, batch=batch), out, Flag()).run()
+    assert summary["rows_acked"] == total
+    assert len(conn.commands) == trips                     # no extra SELECT/COMMIT per row
+    assert all(c == 0x03 and s.startswith(b"INSERT INTO ") for c, s in conn.commands)
+    assert sum(s.count(b"('r1',") for _c, s in conn.commands) == total
+    acked = [ln for ln in out.lines if ln.get("status") == "acked"]
+    assert len(acked) == 1 and acked[0]["seq_from"] == 1 and acked[0]["seq_to"] == total  # one line, not one per row
+    assert acked[0]["writes"] == trips
+
+
+def test_insert_once_rejects_a_non_ok_answer():
+    conn = WireConn(answers=[False])
+    with pytest.raises(pymysql.err.InterfaceError):
+        gen.insert_once(conn, b"INSERT INTO t VALUES (1)")
+    assert len(conn.commands) == 1
