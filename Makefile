@@ -7,7 +7,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps \
-	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync
+	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync \
+	python3-venv shellcheck
 COLL_LINK := .collections/ansible_collections/faultline/chaos
 
 .PHONY: help deps venv collection setup demo test unit integration lint sanity molecule lab-up lab-down bench clean
