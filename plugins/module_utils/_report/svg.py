@@ -22,6 +22,8 @@ from ansible_collections.faultline.chaos.plugins.module_utils._report.model impo
 
 WIDTH = 1280
 LEFT = 250          # lane labels
+LABEL_FIT = 32      # characters of a lane label that fit in LEFT at 12 px
+LABEL_MAX = 40      # ... at 10 px
 RIGHT = 30
 PLOT = WIDTH - LEFT - RIGHT
 LANE_H = 24
@@ -223,7 +225,9 @@ def _label(host, ident, source):
     text = "%s %s" % (source, ident)
     if host:
         text += " @ %s" % host
-    return text if len(text) <= 38 else text[:37] + "…"
+    # too long even in the small font: cut the middle (of a long id), keep the
+    # source and the host, which tell the lanes apart
+    return text if len(text) <= LABEL_MAX else text[:LABEL_MAX - 13] + "…" + text[-12:]
 
 
 def render(report, context, events):
@@ -305,7 +309,9 @@ def render(report, context, events):
 
     for i, (label, kind, payload) in enumerate(lanes):
         y = top + i * (LANE_H + LANE_GAP)
-        out.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (LEFT - 10, y + LANE_H // 2 + 4, _t(label)))
+        small = ' font-size="10"' if len(label) > LABEL_FIT else ""
+        out.append('<text x="%d" y="%d" text-anchor="end"%s>%s</text>'
+                   % (LEFT - 10, y + LANE_H // 2 + 4, small, _t(label)))
         out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f7f7f7" stroke="#e0e0e0"/>'
                    % (LEFT, y, PLOT, LANE_H))
         out += _DRAW[kind](payload, axis, y, end)
@@ -430,6 +436,18 @@ def _nice_max(v):
     return 10 * mag
 
 
+def _steps(points):
+    """A value holds until the next point (counters, 0/1 states): draw steps,
+    not slopes that suggest rows arrived while none did.  Only for series that
+    were not reduced (a reduced one has a point per pixel column already)."""
+    out = []
+    for i, (t, v) in enumerate(points):
+        if i:
+            out.append((t, points[i - 1][1]))
+        out.append((t, v))
+    return out
+
+
 def _chart(series, axis, top):
     out = []
     vmax = _nice_max(max((v for pts in series.values() for _t0, v in pts), default=1.0))
@@ -447,7 +465,8 @@ def _chart(series, axis, top):
                    % (LEFT - 6, y(v) + 4, _t(("%.0f" % v) if vmax >= 4 else ("%.2f" % v))))
     for i, (name, pts) in enumerate(sorted(series.items())):
         color = SERIES_COLORS[i % len(SERIES_COLORS)]
-        pts = reduce_series(pts, axis)
+        reduced = reduce_series(pts, axis)
+        pts = _steps(pts) if reduced is pts else reduced
         if pts:
             coords = " ".join("%.1f,%.1f" % (axis.x(t), y(v)) for t, v in pts)
             out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>' % (coords, color))
