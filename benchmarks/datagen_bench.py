@@ -1,14 +1,29 @@
 #!/usr/bin/env python3
 """datagen throughput vs sysbench oltp_insert on the same throwaway server.
 
-  .venv/bin/python benchmarks/datagen_bench.py [--seconds 10] [--bulk-rows 500000]
+  .venv/bin/python benchmarks/datagen_bench.py [--seconds 5] [--rounds 3] [--bulk-rows 500000] [--batch 2000]
 
-Starts its own MariaDB pair (ports 3347/3348, tests/integration/test_datagen_pair.py),
-measures: sysbench oltp_insert 1 thread (anchor), datagen one row per transaction on one
-connection, datagen bulk (batch 1000); prints rows/s and stops everything."""
+Starts its own MariaDB source + replica (ports 3347/3348, tests/integration/test_datagen_pair.py;
+FAULTLINE_PAIR=lab uses the lab's 3317/3318 instead) and runs, --rounds times, interleaved so
+that load from anything else on the machine hits both sides alike:
+
+  * anchor: sysbench oltp_insert, 1 thread, --seconds (one autocommit INSERT per event);
+  * datagen single: batch 1 (one row per transaction, one connection), --seconds;
+  * datagen bulk: --bulk-rows rows, --batch rows per multi-row INSERT.
+
+Both sides write to the same server with the same settings (printed), each to its own table;
+datagen keeps its real JSONL ledger (background.Output).  One warm-up of each (not counted) first;
+every phase starts with the replica caught up.  Besides rows/s it prints the client's CPU time
+per row (user + system), which load from other processes on the machine does not skew.  Prints the per-round figures, then the
+medians on one line:
+
+  anchor sysbench oltp_insert: N rows/s | datagen single: M rows/s (x.xx of anchor) | datagen bulk: K rows/s (target 50000)
+"""
 import argparse
 import os
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,61 +33,97 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from test_datagen_pair import make_pair  # noqa: E402
+from test_datagen_pair import SERVER_OPTS, make_pair  # noqa: E402
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen import generator as gen  # noqa: E402
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.background import StopFlag  # noqa: E402
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.background import Output, StopFlag  # noqa: E402
+
+BULK_TARGET = 50000
 
 
-class Null(object):
-    def write(self, obj):
-        pass
+def _cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
-def run_datagen(port, **params):
+def run_datagen(port, cpu=None, **params):
+    """Run the datagen writer in this process (ledger in a temp file); returns (rows acked, seconds).
+    ``cpu``: a list that receives the client's CPU seconds (user + system) for the run."""
     conn_kw = dict(host="127.0.0.1", port=port, user="root", password="", connect_timeout=5,
                    autocommit=True, charset="utf8mb4")
     p = dict(run_id="bench-%d" % time.monotonic_ns(), **params)
     gen.prepare(conn_kw, p)
-    t0 = time.monotonic()
-    with tempfile.NamedTemporaryFile("w") as ledger:
-        class Out(object):
-            def write(self, obj):
-                ledger.write("%r\n" % (obj,))
-        summary = gen.Writer(conn_kw, p, Out(), StopFlag()).run()
-    return summary["rows_acked"], time.monotonic() - t0
+    with tempfile.TemporaryDirectory(prefix="flt-bench-") as tmp:
+        out = Output(os.path.join(tmp, "ledger.jsonl"))
+        try:
+            t0, c0 = time.monotonic(), _cpu(resource.RUSAGE_SELF)
+            summary = gen.Writer(conn_kw, p, out, StopFlag()).run()
+            secs = time.monotonic() - t0
+            if cpu is not None:
+                cpu.append(_cpu(resource.RUSAGE_SELF) - c0)
+        finally:
+            out.close()
+    return summary["rows_acked"], secs
+
+
+def _sysbench_args(port):
+    return ["--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=%d" % port, "--mysql-user=root",
+            "--mysql-password=", "--mysql-db=sbtest", "--tables=1", "--table-size=10000", "--threads=1"]
 
 
 def sysbench(port, seconds):
-    common = ["--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=%d" % port, "--mysql-user=root",
-              "--mysql-password=", "--mysql-db=sbtest", "--tables=1", "--table-size=10000", "--threads=1"]
-    subprocess.run(["sysbench", "oltp_insert"] + common + ["prepare"], check=True, stdout=subprocess.DEVNULL)
-    proc = subprocess.run(["sysbench", "oltp_insert"] + common + ["--time=%d" % seconds, "run"],
+    """sysbench oltp_insert (each query is one single-row autocommit INSERT): (rows/s, client CPU s per row)."""
+    c0 = _cpu(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(["sysbench", "oltp_insert"] + _sysbench_args(port) + ["--time=%d" % seconds, "run"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-    out = proc.stdout
     if proc.returncode:
-        raise SystemExit("sysbench failed:\n" + out[-2000:])
-    return float(re.search(r"queries:\s+\d+\s+\(([\d.]+) per sec", out).group(1))
+        raise SystemExit("sysbench failed:\n" + proc.stdout[-2000:])
+    m = re.search(r"queries:\s+(\d+)\s+\(([\d.]+) per sec", proc.stdout)
+    return float(m.group(2)), (_cpu(resource.RUSAGE_CHILDREN) - c0) / int(m.group(1))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bulk-rows", type=int, default=500000)
     ap.add_argument("--batch", type=int, default=2000)
     a = ap.parse_args()
     pair = make_pair()
     try:
-        pair.source.sql("CREATE DATABASE sbtest")
-        sb = sysbench(pair.source.port, int(a.seconds))
-        rows, secs = run_datagen(pair.source.port, duration=a.seconds, batch=1)
-        bulk, bsecs = run_datagen(pair.source.port, total=a.bulk_rows, batch=a.batch)
-        print("server: MariaDB %s, innodb_flush_log_at_trx_commit=2, sync_binlog=0, ROW binlog, 1 replica"
-              % pair.source.sql("SELECT VERSION()")[0][0])
-        print("sysbench oltp_insert, 1 thread, %ds:          %9.0f rows/s" % (a.seconds, sb))
-        print("datagen batch=1 (1 row/transaction), 1 conn:  %9.0f rows/s  (%d rows in %.1fs, %.0f%% of sysbench)"
-              % (rows / secs, rows, secs, 100.0 * rows / secs / sb))
-        print("datagen bulk batch=%d:                      %9.0f rows/s  (%d rows in %.1fs)"
-              % (a.batch, bulk / bsecs, bulk, bsecs))
+        port = pair.source.port
+        pair.source.sql("CREATE DATABASE IF NOT EXISTS sbtest")
+        subprocess.run(["sysbench", "oltp_insert"] + _sysbench_args(port) + ["cleanup"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["sysbench", "oltp_insert"] + _sysbench_args(port) + ["prepare"], check=True,
+                       stdout=subprocess.DEVNULL)
+        print("server: MariaDB %s on 127.0.0.1:%d, one replica attached; same server and settings for "
+              "sysbench and datagen: %s" % (pair.source.sql("SELECT VERSION()")[0][0], port, " ".join(SERVER_OPTS)))
+        # warm-up (not counted): the first writes on a fresh server pay for its caches
+        sysbench(port, 1)
+        run_datagen(port, total=50000, batch=a.batch)
+        pair.wait_replica(600)
+        anchor, single, bulk = [], [], []
+        for n in range(1, a.rounds + 1):
+            # each phase starts with the replica caught up, so none pays for the previous one's apply
+            rate, sb_cpu = sysbench(port, a.seconds)
+            anchor.append(rate)
+            pair.wait_replica(600)
+            cpu = []
+            rows, secs = run_datagen(port, cpu=cpu, duration=a.seconds, batch=1)
+            single.append(rows / secs)
+            pair.wait_replica(600)
+            print("round %d: sysbench %.0f rows/s (client CPU %.0f us/row) | datagen single %.0f rows/s "
+                  "(client CPU %.0f us/row)" % (n, rate, sb_cpu * 1e6, single[-1], cpu[0] / rows * 1e6), end="")
+            cpu = []
+            rows, secs = run_datagen(port, cpu=cpu, total=a.bulk_rows, batch=a.batch)
+            bulk.append(rows / secs)
+            pair.wait_replica(600)
+            print(" | datagen bulk %.0f rows/s (%d rows, batch %d, %.1fs, client CPU %.1f us/row)"
+                  % (bulk[-1], rows, a.batch, secs, cpu[0] / rows * 1e6))
+        sb, one, many = (statistics.median(x) for x in (anchor, single, bulk))
+        print("medians of %d rounds (%ds each; bulk %d rows):" % (a.rounds, a.seconds, a.bulk_rows))
+        print("anchor sysbench oltp_insert: %.0f rows/s | datagen single: %.0f rows/s (%.2f of anchor) | "
+              "datagen bulk: %.0f rows/s (target %d)" % (sb, one, one / sb, many, BULK_TARGET))
     finally:
         pair.stop()
 
