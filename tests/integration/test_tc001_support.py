@@ -1,0 +1,101 @@
+"""A private MariaDB lab for the TC-001 and restore-mix tests.
+
+The shared lab (3317/3318) is used by other test modules and people; these
+tests stop servers, break replication and run minutes-long playbooks, so they
+bring up their own lab instance with ``playbooks/lab.yml`` (ports and base dir
+from FAULTLINE_TC001_SOURCE_PORT / _REPLICA_PORT / _LAB_BASE, default
+3417/3418 and /var/lib/faultline-lab-tc001/mysql) and take it down at the end
+of the session if they started it (FAULTLINE_KEEP_LAB=1 keeps it).
+"""
+import json
+import os
+import time
+
+import pymysql
+import pymysql.cursors
+import pytest
+
+from test_process_support import wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_PLAYBOOK = os.path.join(ROOT, "playbooks", "lab.yml")
+LAB_VARS = {
+    "lab_mysql_source_port": int(os.environ.get("FAULTLINE_TC001_SOURCE_PORT", "3417")),
+    "lab_mysql_replica_port": int(os.environ.get("FAULTLINE_TC001_REPLICA_PORT", "3418")),
+    "lab_mysql_base_dir": os.environ.get("FAULTLINE_TC001_LAB_BASE", "/var/lib/faultline-lab-tc001/mysql"),
+}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            desc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    for inst in ("source", "replica"):
+        try:
+            with open(desc[inst]["pidfile"]) as f:
+                os.kill(int(f.read().strip()), 0)
+        except (OSError, ValueError, KeyError):
+            return None
+    return desc
+
+
+class Lab(object):
+    """The lab description (lab_mysql.json) plus SQL helpers."""
+
+    def __init__(self, desc, state_file):
+        self.desc, self.state_file = desc, state_file
+
+    def __getitem__(self, inst):
+        return self.desc[inst]
+
+    def login(self, inst):
+        i = self.desc[inst]
+        return {"host": i["host"], "port": int(i["port"]), "user": i["user"], "password": i["password"]}
+
+    def query(self, inst, sql, args=None):
+        conn = pymysql.connect(autocommit=True, connect_timeout=5, cursorclass=pymysql.cursors.DictCursor,
+                               **self.login(inst))
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def replica_status(self):
+        rows = self.query("replica", "SHOW SLAVE STATUS")
+        return rows[0] if rows else None
+
+    def heal_and_sync(self, timeout=60):
+        """Make replication run again (restart the replica threads if they stopped) and catch up."""
+        st = self.replica_status()
+        if st["Slave_IO_Running"] == "No" or st["Slave_SQL_Running"] != "Yes":
+            self.query("replica", "STOP SLAVE")
+            self.query("replica", "START SLAVE")
+        want = self.query("source", "SELECT @@GLOBAL.gtid_binlog_pos AS p")[0]["p"]
+        deadline = time.monotonic() + timeout
+        while self.query("replica", "SELECT MASTER_GTID_WAIT(%s, 1) AS w", (want,))[0]["w"] != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError("replica did not catch up: %s" % self.replica_status())
+        wait_for(lambda: self.replica_status()["Slave_IO_Running"] == "Yes", 30, 0.2, "replica IO thread")
+
+
+@pytest.fixture(scope="session")
+def tc001_lab(run_playbook):
+    state_file = os.path.join(LAB_VARS["lab_mysql_base_dir"], "lab_mysql.json")
+    desc = _read(state_file)
+    started = desc is None
+    try:
+        if started:
+            cp = run_playbook(LAB_PLAYBOOK, dict(LAB_VARS, lab_state="up"))
+            desc = _read(state_file)
+            if cp.returncode != 0 or desc is None:
+                pytest.fail("lab up failed (rc=%d):\n%s" % (cp.returncode, cp.stdout[-4000:]), pytrace=False)
+        lab = Lab(desc, state_file)
+        lab.heal_and_sync()
+        yield lab
+    finally:
+        if started and os.environ.get("FAULTLINE_KEEP_LAB") != "1":
+            run_playbook(LAB_PLAYBOOK, dict(LAB_VARS, lab_state="down"))
