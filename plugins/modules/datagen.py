@@ -170,15 +170,15 @@ running:
   description: Whether the background worker is still running.
   returned: always
   type: bool
-acked:
+writes_acked:
   description: Writes the server acknowledged.
   returned: always
   type: int
-failed:
+writes_failed:
   description: Write attempts that certainly did not commit (refused, no connection); they are retried.
   returned: always
   type: int
-indeterminate:
+writes_indeterminate:
   description: Writes whose answer was lost (may or may not have committed).
   returned: always
   type: int

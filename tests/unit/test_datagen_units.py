@@ -103,7 +103,7 @@ def test_summarize_last_status_wins():
     s = gen.summarize(lines)
     assert s["acked_ranges"] == [[1, 12]] and s["rows_acked"] == 12
     assert s["indeterminate_ranges"] == [[13, 14]] and s["rows_indeterminate"] == 2
-    assert s["failed"] == 2 and s["rows_failed"] == 1 and s["failed_ranges"] == []
+    assert s["writes_failed"] == 2 and s["rows_failed"] == 1 and s["failed_ranges"] == []
     assert s["series"] == [[1, 10], [4, 11], [6, 12]]
     assert s["errors"] == ["refused", "lost"]
     assert [e["event"] for e in s["events"]] == ["finished"]
@@ -218,8 +218,8 @@ def test_writer_outage_indeterminate_never_duplicates(monkeypatch):
     server, s, summary = run_writer(monkeypatch, script)
     assert sorted(server.rows) == list(range(1, 21))    # every row exactly once
     assert s["acked_ranges"] == [[1, 20]] and s["rows_acked"] == 20
-    assert s["indeterminate"] == 2 and s["indeterminate_ranges"] == []
-    assert s["failed"] == 2 and s["rows_failed"] == 5
+    assert s["writes_indeterminate"] == 2 and s["indeterminate_ranges"] == []
+    assert s["writes_failed"] == 2 and s["rows_failed"] == 5
     assert summary["reason"] == "done"
     names = [e["event"] for e in s["events"]]
     assert names[0] == "started" and "write_error" in names and "recovered" in names and names[-1] == "finished"
@@ -229,7 +229,7 @@ def test_writer_server_error_is_failed_and_retried(monkeypatch):
     ro = pymysql.err.OperationalError(1290, "The MariaDB server is running with the --read-only option")
     server, s, _ = run_writer(monkeypatch, [("before", ro)], total=6, batch=3)
     assert sorted(server.rows) == list(range(1, 7))
-    assert s["failed"] == 1 and s["acked_ranges"] == [[1, 6]]
+    assert s["writes_failed"] == 1 and s["acked_ranges"] == [[1, 6]]
     assert "read-only" in s["errors"][0]
 
 

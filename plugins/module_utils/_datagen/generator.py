@@ -571,7 +571,9 @@ def summarize(lines):
             state[k] = rng.subtract(state[k], r)
         state[st] = rng.add(state[st], r)
     return {
-        "acked": attempts["acked"], "failed": attempts["failed"], "indeterminate": attempts["indeterminate"],
+        # writes_* (not failed/acked): a result key named "failed" is Ansible's own failure flag
+        "writes_acked": attempts["acked"], "writes_failed": attempts["failed"],
+        "writes_indeterminate": attempts["indeterminate"],
         "rows_acked": rng.count(state["acked"]),
         "rows_failed": rng.count(ever_failed),
         "rows_indeterminate": rng.count(state["indeterminate"]),

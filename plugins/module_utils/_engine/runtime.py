@@ -44,6 +44,8 @@ import time
 DEFAULT_STATE_DIR = "/run/faultline"
 DEFAULT_LEASE = 3600.0
 SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
+SUPERVISOR_NICE = -5    # schedule transitions before ordinary work (root only)
+HOUSEKEEPING_OPS = ("nft_gc",)
 
 SIGNALS = {
     "SIGKILL": signal.SIGKILL,
@@ -491,12 +493,13 @@ def revert_record(ledger, record, reason, by, runner=None):
         if current is None:
             return {"id": record["id"], "reverted": False, "errors": []}
         errors = execute_all(current.get("revert", []), runner)
-        ledger.delete(current["id"])
+        # journal first: whoever waits for the record to vanish finds the event
         ledger.journal(current["id"], "reverted", {
             "reason": reason, "by": by, "kind": current.get("kind"),
             "type": current.get("type"), "errors": errors,
             "cycle": current.get("cycle"),
         })
+        ledger.delete(current["id"])
     return {"id": record["id"], "reverted": True, "errors": errors}
 
 
@@ -641,6 +644,10 @@ def run_supervisor(state_dir, fault_id):
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        os.nice(SUPERVISOR_NICE)
+    except OSError:
+        pass  # not root: run at normal priority
 
     with ledger:
         rec = ledger.get(fault_id)
@@ -717,7 +724,9 @@ def _run_flap(ledger, fault_id, rec, state):
             rec = ledger.get(fault_id)
             if rec is None:
                 return
-            errors = execute_all(rec["revert"])
+            # housekeeping (deleting an emptied table) waits for the end of the
+            # schedule: only the steps that bring the network up are on the clock
+            errors = execute_all([a for a in rec["revert"] if a["op"] not in HOUSEKEEPING_OPS])
             done = time.monotonic()
             rec["phase"] = "up"
             ledger.put(rec)
