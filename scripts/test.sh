@@ -45,7 +45,7 @@ failed=0
 for step in "${STEPS[@]}"; do
   if ! declare -F "step_$step" >/dev/null; then
     echo "unknown step: $step (steps: ${ALL_STEPS[*]})" >&2
-    SUMMARY+=("$(printf '%-12s %-5s %5ss' "$step" FAIL 0)")
+    SUMMARY+=("$(printf '%-12s %-12s %6ss' "$step" FAIL 0)")
     failed=1
     continue
   fi
@@ -61,7 +61,7 @@ for step in "${STEPS[@]}"; do
     result="FAIL (rc=$rc)"
     failed=1
   fi
-  SUMMARY+=("$(printf '%-12s %-5s %5ss' "$step" "$result" "$took")")
+  SUMMARY+=("$(printf '%-12s %-12s %6ss' "$step" "$result" "$took")")
 done
 
 echo
