@@ -48,9 +48,11 @@ options:
   state:
     description:
       - V(down) applies the fault (and renews it when already applied).
-      - V(up) reverts faults of this kind; with O(fault_id) or the same
-        scope options only that fault, with O(all=true) every network fault
-        in the ledger.
+      - V(up) reverts network faults (including V(service) stops) - with
+        O(fault_id) that fault; with the same scope options as the V(down)
+        task (ports, peers, type, or the service options) the fault that task
+        applied; with no scope or O(all=true) every network fault in the ledger
+        (the seed's C(toolkit network --up)).
       - V(flap) alternates down and up on a fixed schedule run by the
         supervisor (O(down_for)/O(up_for) or O(interval)) for O(duration)
         seconds, then leaves the network up.
@@ -257,14 +259,19 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime im
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     NetworkFault, detect_backend, lockout_reason, netns_prefix,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
 
 
-def _service_fault(module, params):
-    try:
-        from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
-    except ImportError:
-        module.fail_json(msg="type=service needs the process fault engine (_faults/process.py), not installed")
-    return ServiceStopFault(params, fault_id=module.params["fault_id"])
+def _build_fault(module, scope, ports, backend):
+    """The fault this task describes: the same object for down, flap and up."""
+    p = module.params
+    if p["type"] == "service":
+        return ServiceStopFault(dict(
+            service_unit=p["service_unit"], service_pidfile=p["service_pidfile"],
+            service_start=p["service_start"], service_port=ports[0] if ports else None,
+            service_host=p["service_host"], service_timeout=p["service_stop_timeout"]),
+            fault_id=p["fault_id"])
+    return NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"])
 
 
 def main():
@@ -335,14 +342,10 @@ def main():
         if p["netns"]:
             netns_prefix(p["netns"])  # validates the namespace before anything else
         if p["state"] == "up":
-            return _up(module, engine, scope)
+            return _up(module, engine, scope, ports)
         if p["type"] == "service":
             if not (p["service_unit"] or (p["service_pidfile"] and p["service_start"])):
                 module.fail_json(msg="type=service needs service_unit, or service_pidfile and service_start")
-            fault = _service_fault(module, dict(
-                service_unit=p["service_unit"], service_pidfile=p["service_pidfile"],
-                service_start=p["service_start"], service_port=ports[0] if ports else None,
-                service_host=p["service_host"], stop_timeout=p["service_stop_timeout"]))
             backend = None
         else:
             if not p["allow_lockout"]:
@@ -350,7 +353,7 @@ def main():
                 if why:
                     module.fail_json(msg=why)
             backend = detect_backend(engine.runner, netns_prefix(p["netns"]), p["backend"])
-            fault = NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"])
+        fault = _build_fault(module, scope, ports, backend)
         schedule = None
         if p["state"] == "flap":
             schedule = {"mode": "flap", "down_for": p["down_for"] or p["interval"],
@@ -370,28 +373,19 @@ def main():
         module.fail_json(msg=str(e))
 
 
-def _up(module, engine, scope):
+def _up(module, engine, scope, ports):
     p = module.params
-    targets = []
-    for rec in engine.ledger.list():
-        if rec.get("kind") not in ("network", "service"):
-            continue
-        if p["fault_id"]:
-            if rec["id"] == p["fault_id"]:
-                targets.append(rec)
-        elif p["all"]:
-            targets.append(rec)
-        else:
-            if rec.get("kind") == "network" and p["type"] != "service":
-                fault = NetworkFault(scope, backend=(rec.get("params") or {}).get("backend"))
-                if rec["id"] == fault.fault_id:
-                    targets.append(rec)
-            elif rec.get("kind") == "service" and p["type"] == "service":
-                targets.append(rec)
-    if not targets and not p["fault_id"] and not p["all"]:
+    network_faults = [r for r in engine.ledger.list() if r.get("kind") == "network"]
+    scoped = bool(ports or p["peers"] or p["service_unit"] or p["service_pidfile"])
+    if p["fault_id"]:
+        targets = [r for r in network_faults if r["id"] == p["fault_id"]]
+    elif p["all"] or not scoped:
         # `toolkit network --up` with no scope: every network fault
-        targets = [r for r in engine.ledger.list() if r.get("kind") in ("network", "service")
-                   and not (p["ports"] or p["port"] or p["peers"])]
+        targets = network_faults
+    else:
+        # the fault the same task would have put down (ids derive from the scope)
+        wanted = _build_fault(module, scope, ports, None).fault_id
+        targets = [r for r in network_faults if r["id"] == wanted]
     reverted = []
     for rec in targets:
         res = engine.revert(rec["id"], reason="up", by="module")
