@@ -147,7 +147,7 @@ def test_t040_scenarios_and_ws006_criteria():
     crit = [{"name": "No duplicate agent instances created during flapping", "passed": True, "detail": "1 process"},
             {"name": "Memory usage remains stable (no leaks)", "passed": False, "detail": "RSS +12 MiB"}]
     ws = build(template="ws006", checks=crit, extra={"leaked_processes": [{"pid": 42, "cmdline": "sleep 300"}],
-                                                      "hold_ms": {"mean": 101.2, "max": 104.9}})[1]["md"]
+                                                     "hold_ms": {"mean": 101.2, "max": 104.9}})[1]["md"]
     assert "**Success Criteria:**" in ws
     assert "- ✅ No duplicate agent instances created during flapping — 1 process" in ws
     assert "- ❌ Memory usage remains stable (no leaks) — RSS +12 MiB" in ws

@@ -159,8 +159,8 @@ class FaultEngine(object):
         with self.ledger:
             self.ledger.put(record)
             self.ledger.journal(fid, "requested", {"kind": fault.kind, "type": plan["type"],
-                                                    "summary": plan["summary"], "duration": duration,
-                                                    "schedule": schedule})
+                                                   "summary": plan["summary"], "duration": duration,
+                                                   "schedule": schedule})
             if schedule is None:
                 try:
                     execute(plan["apply"], self.runner)

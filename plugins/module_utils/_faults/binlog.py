@@ -147,7 +147,7 @@ def preflight(path, backup_dir, min_free_bytes=0, statvfs=os.statvfs, access=os.
     if free < need:
         raise EngineError("no room for the backup of %s in %s: %d bytes free, %d needed "
                           "(file %d + min_free_bytes %d)" % (path, backup_dir, free, need, size,
-                                                            int(min_free_bytes or 0)))
+                                                             int(min_free_bytes or 0)))
     return size
 
 

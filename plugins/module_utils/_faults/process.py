@@ -364,7 +364,7 @@ class ProcessFault(Fault):
         if revert and state != "paused":
             summary += "; started again at the end"
         preview = "\n".join(["%s pid %d starttime %s: %s" % (STATE_SIGNAL[state], t["pid"], t.get("starttime"),
-                                                           " ".join(t.get("cmdline") or []))
+                                                             " ".join(t.get("cmdline") or []))
                              for t in targets])
         return dict(type=state, summary=summary, apply=apply, revert=revert, preview=preview,
                     params=dict(self.identity(), targets=targets))

@@ -220,6 +220,7 @@ class Tailer(object):
         out = []
         if not isinstance(events, list):
             return out
+
         def _ts(ev):
             try:
                 return float(ev.get("ts"))

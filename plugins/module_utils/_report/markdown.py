@@ -198,8 +198,8 @@ def cycles_block(cycles, heading=True):
         if ttr is not None and rec is not None:
             recovery += " (+%.2f s)" % ttr
         lines.append("| %s | %s | %s | %s |" % (c.get("n"), clock(to_unix(c.get("down_at"))),
-                                             recovery if rec is not None else "not recovered",
-                                             cell(_cycle_notes(c))))
+                                                recovery if rec is not None else "not recovered",
+                                                cell(_cycle_notes(c))))
     return lines
 
 
@@ -245,7 +245,7 @@ def checklist_block(checks, title="Verification Checklist"):
     if not checks:
         return []
     return ["**%s:**" % title] + ["- [%s] %s%s" % ("x" if c["passed"] else " ", c["name"], _detail(c))
-                                   for c in checks]
+                                  for c in checks]
 
 
 def criteria_block(checks):
@@ -337,4 +337,3 @@ def render(report, files, extra_notes=()):
         if block:
             lines += [""] + block
     return "\n".join(lines) + "\n"
-

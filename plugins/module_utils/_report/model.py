@@ -159,8 +159,12 @@ def normalize_checks(checks, what="checks"):
         item["name"] = str(name)
         item["passed"] = to_bool(c["passed"], "%s (%r): passed" % (where, name))
         detail = c.get("detail")
-        item["detail"] = "" if detail is None else (detail if isinstance(detail, str) else
-                                                     json.dumps(detail, sort_keys=True, default=str))
+        if detail is None:
+            item["detail"] = ""
+        elif isinstance(detail, str):
+            item["detail"] = detail
+        else:
+            item["detail"] = json.dumps(detail, sort_keys=True, default=str)
         out.append(item)
     return out
 

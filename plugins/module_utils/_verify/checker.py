@@ -48,7 +48,7 @@ def resolve_columns(src, dst, key_columns=None, columns=None):
         missing = [c for c in key + cols if c.lower() not in lower]
         if missing:
             raise VerifyError("table %s.%s on %s has no column(s) %s" % (side.database, side.table, side.where,
-                                                                        ", ".join(sorted(set(missing)))))
+                                                                         ", ".join(sorted(set(missing)))))
     return key, cols
 
 
