@@ -11,6 +11,8 @@ name: timeline
 type: aggregate
 short_description: Print fault, probe and data generator events live while tasks run
 version_added: 0.1.0
+author:
+  - faultline.chaos contributors (@faultline)
 description:
   - While a task runs, a background thread tails the local ledger journal
     C(<state_dir>/journal.jsonl) and the worker outputs C(<state_dir>/workers/*.jsonl)

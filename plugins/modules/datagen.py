@@ -25,7 +25,8 @@ description:
     C(indeterminate), plus progress events in the shared event shape (source C(datagen)).
   - The background worker stops on its own at O(duration), O(total) or O(lease), also when the
     controller dies.
-author: faultline.chaos contributors
+author:
+  - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.mysql
 options:
@@ -115,8 +116,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Validates the input and connects, but creates nothing and writes no rows.
   diff_mode:
     support: full
+    description: Shows whether the worker runs before and after, with the planned rows and the statements it uses.
 notes:
   - Check mode validates the input and connects, but creates nothing and writes no rows.
 seealso:

@@ -22,7 +22,7 @@ description:
     for a replica the IO/SQL thread state and the last errors (the seed's
     C(toolkit status)).
 author:
-  - faultline.chaos contributors
+  - faultline.chaos contributors (@faultline)
 attributes:
   check_mode:
     support: full

@@ -34,7 +34,7 @@ description:
     and V(loss) drop both directions of the conversation, so a silent drop
     really is silent.
 author:
-  - faultline.chaos contributors
+  - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.fault
 attributes:

@@ -42,7 +42,7 @@ description:
     sample when it never recovered)."
   - A sample's C(ts) is the wall-clock time its attempt started.
 author:
-  - faultline.chaos contributors
+  - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.mysql
 attributes:
@@ -55,6 +55,7 @@ attributes:
         except for V(command) probes, which are not run.
   diff_mode:
     support: none
+    description: Starts, samples or stops a probe; the target's state is not changed, nothing to diff.
 options:
   name:
     description: Name of the probe (its worker id); letters, digits, C(.), C(_) and C(-).

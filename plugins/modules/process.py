@@ -103,8 +103,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Finds the target processes and plans the signals and changes nothing.
   diff_mode:
     support: full
+    description: Shows the signals sent to each target (pid, start time, command line) or the state change.
 notes:
   - A kill or term of a process this collection cannot start again (no O(start_argv)
     or O(unit)) is journaled; its revert has nothing to do.

@@ -28,7 +28,7 @@ description:
     rewrites the same directory and reports RV(ignore:changed=false) when nothing differs.
   - The module does not fail when the test FAILs; the playbook decides what to do with RV(result).
 author:
-  - faultline.chaos contributors
+  - faultline.chaos contributors (@faultline)
 attributes:
   check_mode:
     support: full

@@ -26,7 +26,7 @@ description:
   - Optionally stops the collection's background workers (probes, data generators).
   - Idempotent; says what it reverted.
 author:
-  - faultline.chaos contributors
+  - faultline.chaos contributors (@faultline)
 attributes:
   check_mode:
     support: full

@@ -24,7 +24,8 @@ description:
   - With O(positions_before), checks that the source's binlog/GTID position advanced.
   - Returns C(checks) and C(integrity) in the shape of the report contract. Fails when a check fails,
     naming the keys, unless O(fail_on_mismatch=false).
-author: faultline.chaos contributors
+author:
+  - faultline.chaos contributors (@faultline)
 options:
   source_host:
     description: Host of the source server.
@@ -155,9 +156,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same in check mode.
+    description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, nothing to diff.
 seealso:
   - module: faultline.chaos.datagen
 '''
@@ -288,7 +290,7 @@ def argument_spec():
         poll_interval=dict(type="float", default=1.0),
         chunk_rows=dict(type="int", default=50000),
         leaf_rows=dict(type="int", default=500),
-        max_keys=dict(type="int", default=100),
+        max_keys=dict(type="int", default=100, no_log=False),  # a count, not a secret
         fail_on_mismatch=dict(type="bool", default=True),
     )
     return spec

@@ -33,7 +33,7 @@ description:
   - Every client connection is closed before the module returns, also on errors and
     timeouts. The module never signals or kills a server process.
 author:
-  - faultline.chaos contributors
+  - faultline.chaos contributors (@faultline)
 requirements:
   - websockets >= 13 (Python library, on the host that runs the module)
   - Linux C(/proc) on the host that runs the server, when a server is selected
@@ -47,9 +47,10 @@ notes:
 attributes:
   check_mode:
     support: full
-    details: Validates the inputs and resolves the server process; connects nothing.
+    description: Validates the inputs and resolves the server process; connects nothing.
   diff_mode:
     support: none
+    description: Opens and closes connections only; nothing on the target changes, nothing to diff.
 options:
   url:
     description: WebSocket endpoint, C(ws://) or C(wss://).
