@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """datagen throughput vs sysbench oltp_insert on the same throwaway server.
 
   .venv/bin/python benchmarks/datagen_bench.py [--seconds 5] [--rounds 3] [--bulk-rows 500000] [--batch 2000]

@@ -3,7 +3,7 @@
 # Each script starts and stops its own throwaway servers; they run one after the other.
 # Exit status: non-zero if any benchmark failed (the others still run).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "run 'make setup' first (no $PY)" >&2; exit 2; }
 failed=0

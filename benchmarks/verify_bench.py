@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """verify vs pt-table-checksum on 1,000,000 rows, same throwaway source/replica pair.
 
   .venv/bin/python benchmarks/verify_bench.py [--rows 1000000]

@@ -7,7 +7,7 @@
 log="${1:-/dev/null}"
 now() { date +%s.%N; }
 echo "$(now) connect session=$$ remote=${REMOTE_ADDR:-?}:${REMOTE_PORT:-?}" >>"$log"
-( sleep 300 </dev/null >/dev/null 2>&1 & )
+( sleep 300 & ) </dev/null >/dev/null 2>&1
 cleanup() {
     echo "$(now) disconnect session=$$ cleanup=done" >>"$log"
     exit 0
