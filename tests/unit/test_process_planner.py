@@ -50,7 +50,7 @@ def test_hex_addr():
 
 
 def test_find_by_port_and_identity(fake_proc):
-    root, _ = fake_proc
+    root = fake_proc[0]
     t = P.find_targets({"port": 3317}, proc_root=root, environ={})
     assert t == [{"pid": 100, "starttime": 5000, "state": "S", "cmdline": ["/usr/sbin/mariadbd", "--port=3317"]}]
     assert P.listening_pids(8080, host="127.0.0.1", proc_root=root) == [101]  # wildcard listener
@@ -58,7 +58,7 @@ def test_find_by_port_and_identity(fake_proc):
 
 
 def test_match_ambiguity_and_allow_multiple(fake_proc):
-    root, _ = fake_proc
+    root = fake_proc[0]
     with pytest.raises(EngineError, match="hits 2 processes"):
         P.find_targets({"match": "myapp"}, proc_root=root, environ={})
     t = P.find_targets({"match": "myapp", "allow_multiple": True}, proc_root=root, environ={})
@@ -68,7 +68,7 @@ def test_match_ambiguity_and_allow_multiple(fake_proc):
 
 
 def test_refusals(fake_proc, tmp_path):
-    root, _ = fake_proc
+    root = fake_proc[0]
     with pytest.raises(EngineError, match="PID 1"):
         P.find_targets({"pid": 1}, proc_root=root, environ={})
     env = {"SSH_CONNECTION": "10.0.0.9 50000 10.0.0.5 22"}

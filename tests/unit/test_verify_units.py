@@ -75,7 +75,7 @@ def test_drill_names_missing_extra_changed_duplicate():
     dst = [((k[0],), "changed") if k == (120,) else (k, v) for k, v in dst]   # changed 120
     dst.append(((500,), "row-500"))                                # extra 500
     dst.append(((33,), "row-33"))                                  # duplicate 33
-    diff, src_side, _ = run_compare(src, dst, [(50,), (100,), (150,)])
+    diff, src_side = run_compare(src, dst, [(50,), (100,), (150,)])[:2]
     assert diff.keys["missing"] == [[17]] and diff.counts["missing"] == 1
     assert diff.keys["extra"] == [[500]] and diff.counts["extra"] == 1
     assert diff.keys["changed"] == [[120]] and diff.counts["changed"] == 1

@@ -72,8 +72,8 @@ def test_evaluate_names_the_leak_and_fails_each_affected_criterion():
 
 
 def test_evaluate_agent_count_and_dead_server():
-    crit, _ = flap.evaluate(P, CYCLES, FINAL, _snap(), _snap(alive=False), [], None,
-                            {"before": 1, "after": 4}, None)
+    crit = flap.evaluate(P, CYCLES, FINAL, _snap(), _snap(alive=False), [], None,
+                         {"before": 1, "after": 4}, None)[0]
     by = dict((c["key"], c) for c in crit)
     assert by["no_duplicate_agents"]["passed"] is False and "agent count before 1, after 4" in by["no_duplicate_agents"]["detail"]
     assert by["no_exhaustion"]["passed"] is False
@@ -81,7 +81,7 @@ def test_evaluate_agent_count_and_dead_server():
 
 
 def test_evaluate_without_server_marks_unmeasured():
-    crit, _ = flap.evaluate(P, CYCLES, None, None, None, [], None, None, None)
+    crit = flap.evaluate(P, CYCLES, None, None, None, [], None, None, None)[0]
     by = dict((c["key"], c) for c in crit)
     assert by["memory_stable"]["passed"] is None and by["final_connection"]["passed"] is None
     assert by["connection_pool"]["passed"] is True

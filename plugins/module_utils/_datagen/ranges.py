@@ -77,5 +77,4 @@ def count(ranges):
 
 def iter_seqs(ranges):
     for a, b in ranges:
-        for n in range(a, b + 1):
-            yield n
+        yield from range(a, b + 1)

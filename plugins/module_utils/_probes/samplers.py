@@ -81,7 +81,7 @@ class CommandSampler(Sampler):
         argv = self.params["command"]
         try:
             p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=self.timeout)
+                               stderr=subprocess.PIPE, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
             return False, "timed out after %ss" % self.timeout, {"rc": None}
         except OSError as e:

@@ -231,7 +231,7 @@ def _label(host, ident, source):
 
 
 def render(report, context, events):
-    cycles = [c for c in (report["cycles"] or [])]
+    cycles = list(report["cycles"] or [])
     for s in report["sections"] or []:
         cycles += [dict(c, section=s["title"]) for c in (s["cycles"] or [])]
     cyc_times = [(to_unix(c.get("down_at")), to_unix(c.get("up_at")),
@@ -471,9 +471,9 @@ def _chart(series, axis, top):
             coords = " ".join("%.1f,%.1f" % (axis.x(t), y(v)) for t, v in pts)
             out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>' % (coords, color))
         ly = top + 16 + i * 16
-        last = pts[-1][1] if pts else None
+        last = ("%g" % pts[-1][1]) if pts else "-"
         out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>'
                    % (LEFT + 10, ly - 4, LEFT + 30, ly - 4, color))
         out.append('<text x="%d" y="%d" font-size="11">%s</text>'
-                   % (LEFT + 36, ly, _t("%s (last %s)" % (name, "-" if last is None else ("%g" % last)))))
+                   % (LEFT + 36, ly, _t("%s (last %s)" % (name, last))))
     return out
