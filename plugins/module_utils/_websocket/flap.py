@@ -28,19 +28,15 @@ import ssl
 import signal
 import tempfile
 import time
+from urllib.parse import urlsplit
 
-try:
-    from urllib.request import Request, urlopen
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by this module
-    pass
-
+from ansible.module_utils.urls import open_url
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import make_event
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import procfs
 
 try:
     from websockets.asyncio.client import connect as ws_connect
-    from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI, WebSocketException
+    from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
     HAS_WEBSOCKETS = True
     WEBSOCKETS_IMPORT_ERROR = None
 except ImportError as _e:  # pragma: no cover - reported through missing_required_lib
@@ -348,7 +344,7 @@ def agent_count(p, runner):
         return parse_count(out)
     if p.get("agent_count_url"):
         try:
-            resp = urlopen(Request(p["agent_count_url"]), timeout=p["connect_timeout"])
+            resp = open_url(p["agent_count_url"], method="GET", timeout=p["connect_timeout"])
             body = resp.read().decode("utf-8", "replace")
         except Exception as e:  # noqa: BLE001
             raise FlapError("agent_count_url %s failed: %s" % (p["agent_count_url"], e))
