@@ -6,9 +6,15 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
-APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps \
+# iproute2, util-linux (unshare) and openssh-server/-client: lab hosts in
+# network namespaces; websocketd: the WebSocket lab; sysbench, percona-toolkit: make bench.
+APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps util-linux \
 	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync \
 	python3-venv shellcheck
+# Lab components for lab-up / lab-down (empty: all of them, see playbooks/lab.yml),
+# e.g. make lab-up LAB_COMPONENTS=mysql,hosts
+LAB_COMPONENTS ?=
+LAB_ARGS := $(if $(LAB_COMPONENTS),-e lab_components=$(LAB_COMPONENTS))
 COLL_LINK := .collections/ansible_collections/faultline/chaos
 
 .PHONY: help deps venv collection setup demo test unit integration lint sanity molecule lab-up lab-down bench clean
@@ -16,7 +22,8 @@ COLL_LINK := .collections/ansible_collections/faultline/chaos
 help:
 	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
 	@echo "make test   - set up, then unit, integration (real lab), ansible-lint, ansible-test sanity, molecule"
-	@echo "make lab-up / lab-down / lint / sanity / unit / integration / molecule / bench"
+	@echo "make lab-up / lab-down   - all lab components (mysql, websocket, hosts), or LAB_COMPONENTS=mysql,hosts"
+	@echo "make lint / sanity / unit / integration / molecule / bench"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -60,10 +67,10 @@ molecule: setup
 	molecule test --all
 
 lab-up: setup
-	ansible-playbook playbooks/lab.yml -e lab_state=up
+	ansible-playbook playbooks/lab.yml -e lab_state=up $(LAB_ARGS)
 
 lab-down: setup
-	ansible-playbook playbooks/lab.yml -e lab_state=down
+	ansible-playbook playbooks/lab.yml -e lab_state=down $(LAB_ARGS)
 
 bench: setup
 	bash benchmarks/run.sh

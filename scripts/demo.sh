@@ -13,17 +13,19 @@ FAULT_DURATION=${FAULT_DURATION:-10}
 OBSERVE_SECONDS=${OBSERVE_SECONDS:-15}
 SCENARIO=tc004_connection_refused
 REPORTS=${FAULTLINE_REPORT_DIR:-$ROOT/reports}
+# TC-004 needs only the MariaDB part of the lab.
+LAB_VARS='{"lab_components": ["mysql"]}'
 
 # shellcheck disable=SC2317  # called by the EXIT trap
 lab_down() {
   echo "== lab down"
-  ansible-playbook playbooks/lab.yml -e lab_state=down >/tmp/faultline-demo-lab-down.log 2>&1 \
+  ansible-playbook playbooks/lab.yml -e lab_state=down -e "$LAB_VARS" >/tmp/faultline-demo-lab-down.log 2>&1 \
     || echo "lab down FAILED (see /tmp/faultline-demo-lab-down.log)"
 }
 trap lab_down EXIT
 
 echo "== lab up (MariaDB source 127.0.0.1:3317 -> replica 127.0.0.1:3318)"
-ansible-playbook playbooks/lab.yml -e lab_state=up || exit 1
+ansible-playbook playbooks/lab.yml -e lab_state=up -e "$LAB_VARS" || exit 1
 
 echo "== TC-004: ${FAULT_TYPE} on the source port for ${FAULT_DURATION}s"
 marker=$(mktemp /tmp/faultline-demo.XXXXXX)
