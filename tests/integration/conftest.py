@@ -8,23 +8,35 @@ Fixtures (use them as test arguments):
                   binlog_dir, start_argv, log, user, password, ...},
                   "replica": {...}}``) and takes the lab down at the end of the
                   session only if it brought it up.
-``run_playbook``  ``run_playbook(path, extra_vars=None, check=False, diff=False)``
-                  -> ``subprocess.CompletedProcess`` (text stdout/stderr).
-``run_module``    ``run_module(module, args=None, check=False, diff=False)`` ->
-                  the module's result dict (``failed``, ``changed``, ``msg``
-                  always present), run on localhost through ``ansible``.
+``run_playbook``  ``run_playbook(path, extra_vars=None, check=False, diff=False,
+                  inventory=None)`` -> ``subprocess.CompletedProcess`` (text).
+``run_module``    ``run_module(module, args=None, check=False, diff=False,
+                  inventory=None, hosts=None)`` -> the module's result dict
+                  (``failed``, ``changed``, ``msg`` always present), run on
+                  localhost through ``ansible-playbook``; with ``hosts`` (a
+                  pattern of ``inventory``) ``{host: result dict}``.
 ``lab_ctl``       ``lab_ctl.up()`` / ``lab_ctl.down()`` / ``lab_ctl.read()`` (None when
                   down) / ``lab_ctl.playbook`` for tests that stop and restart the lab.
 ``mysql``         ``mysql.query("source"|"replica", sql, args=None)`` -> list of
                   dict rows; ``mysql.wait_replicated(timeout)``.
+``mariadb_pair``  session: a throwaway MariaDB source + GTID replica of this
+                  session (support/mariadb.py; ports 3357/3358, or
+                  FAULTLINE_PAIR_SOURCE_PORT/_REPLICA_PORT), ``flt.t`` with 5
+                  rows; ``pair.source.stop()/start()/sql()/query()/pid()``,
+                  ``pair.wait_replica()``, ``pair.wait_synced()`` ... Tests
+                  that stop or break it leave it running and replicating.
+``state_dir``     a private ledger directory (``<tmp_path>/state``); at
+                  teardown every fault in it is reverted and every background
+                  worker stopped, then nothing of it may be left running.
+
+Plain helpers (paths, ``ansible_env``, ``wait_for`` ...) are in the
+``support`` package next to this file: import them from there, never from a
+``conftest`` module.
 
 Set ``FAULTLINE_KEEP_LAB=1`` to leave a lab this session started running.
 """
 import json
 import os
-import socket
-import subprocess
-import tempfile
 import time
 import types
 
@@ -32,110 +44,17 @@ import pymysql
 import pymysql.cursors
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-LAB_PLAYBOOK = os.path.join(ROOT, "playbooks", "lab.yml")
+from support import mariadb
+from support.ansible import LAB_PLAYBOOK, run_module, run_playbook
+from support.util import pid_alive, read_pidfile
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import background, runtime
+
 # Written by roles/lab_mysql while the lab is up (lab_mysql_base_dir/lab_mysql.json).
 LAB_STATE_FILE = os.environ.get("FAULTLINE_LAB_STATE", "/var/lib/faultline-lab/mysql/lab_mysql.json")
-
-
-def _tool(name):
-    path = os.path.join(VENV_BIN, name)
-    return path if os.path.exists(path) else name
-
-
-def ansible_env(**extra):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        PATH=VENV_BIN + os.pathsep + env.get("PATH", ""),
-    )
-    env.update(extra)
-    return env
-
-
-def run_playbook(path, extra_vars=None, check=False, diff=False, timeout=900):
-    """Run a playbook of this repository (path relative to the repo root or absolute)."""
-    argv = [_tool("ansible-playbook"), os.path.join(ROOT, path)]
-    if extra_vars:
-        argv += ["-e", json.dumps(extra_vars)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
-    return subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def run_module(module, args=None, check=False, diff=False, timeout=600):
-    """Run one module on localhost through Ansible and return its result dict.
-
-    ``module`` is a short name of this collection (``network``) or a FQCN.
-    A generated one-task playbook registers the result (``ignore_errors``) and
-    writes it as JSON, so the dict is exactly what ``register`` would hold.
-    ``failed``, ``changed`` and ``msg`` are always present; when Ansible itself
-    failed (unknown module, a syntax error) the dict says ``failed: True`` with
-    Ansible's error text in ``msg``.  ``_stderr`` holds Ansible's warnings.
-    """
-    fqcn = module if "." in module else "faultline.chaos." + module
-    with tempfile.TemporaryDirectory(prefix="faultline-run-module-") as tmp:
-        out = os.path.join(tmp, "result.json")
-        play = [{
-            "name": "run_module",
-            "hosts": "localhost",
-            "gather_facts": False,
-            "tasks": [
-                {"name": fqcn, fqcn: args or {}, "register": "_faultline_result", "ignore_errors": True},
-                {"name": "dump the result", "ansible.builtin.copy": {
-                    "content": "{{ _faultline_result | to_json }}", "dest": out, "mode": "0600"},
-                 "check_mode": False, "diff": False},
-            ],
-        }]
-        book = os.path.join(tmp, "run_module.yml")
-        with open(book, "w") as f:
-            json.dump(play, f)
-        argv = [_tool("ansible-playbook"), book]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        # Only the module under test: no extra callbacks (the timeline callback
-        # belongs to scenario playbooks, not to a single module call).
-        env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default")
-        cp = subprocess.run(argv, cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout, check=False)
-        try:
-            with open(out) as f:
-                result = json.load(f)
-        except (OSError, ValueError):
-            result = {"failed": True,
-                      "msg": "ansible-playbook rc=%d: %s" % (cp.returncode, (cp.stderr or cp.stdout).strip()[-3000:])}
-    result.setdefault("failed", False)
-    result.setdefault("changed", False)
-    result.setdefault("msg", "")
-    result["_stderr"] = cp.stderr
-    return result
-
-
-def _port_open(host, port):
-    try:
-        socket.create_connection((host, int(port)), 0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def _pid_alive(pidfile):
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
-        os.kill(pid, 0)
-        return True
-    except (OSError, ValueError):
-        return False
+# The throwaway pair of the ``mariadb_pair`` fixture.
+PAIR_PORTS = (int(os.environ.get("FAULTLINE_PAIR_SOURCE_PORT", "3357")),
+              int(os.environ.get("FAULTLINE_PAIR_REPLICA_PORT", "3358")))
 
 
 def read_lab():
@@ -147,7 +66,8 @@ def read_lab():
         return None
     for inst in ("source", "replica"):
         i = desc.get(inst) or {}
-        if not (i.get("pidfile") and _pid_alive(i["pidfile"]) and _port_open(i["host"], i["port"])):
+        pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
+        if not (pid and pid_alive(pid) and runtime.port_open(i["host"], i["port"])):
             return None
     return desc
 
@@ -248,3 +168,28 @@ def lab_ctl():
 @pytest.fixture(scope="session")
 def mysql(lab):
     return MySQL(lab)
+
+
+@pytest.fixture(scope="session")
+def mariadb_pair():
+    if not mariadb.available():
+        pytest.skip("MariaDB server not installed")
+    pair = mariadb.Pair(*PAIR_PORTS).start()
+    try:
+        yield pair
+    finally:
+        pair.stop()
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    sd = str(tmp_path / "state")
+    yield sd
+    led = runtime.Ledger(sd)
+    for rec in led.list():
+        if not runtime.stop_supervisor(led, rec):
+            runtime.revert_record(led, rec, "test_teardown", "test")
+    for meta in background.list_workers(sd):
+        background.stop(sd, meta["kind"], meta["id"])
+    assert led.list() == [], "faults left in %s" % sd
+    assert not any(m["running"] for m in background.list_workers(sd)), "workers left in %s" % sd

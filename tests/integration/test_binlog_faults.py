@@ -1,17 +1,13 @@
 """faultline.chaos.binlog against a real MariaDB source/replica pair."""
 import hashlib
 import os
-import sys
 
 import pytest
 
-from test_process_support import (  # noqa: F401 -- fixtures are used by name
-    COLLECTIONS, mariadb_pair, run_module, state_dir, wait_for,
-)
+from support.util import wait_for
 
-sys.path.insert(0, COLLECTIONS)
-from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime  # noqa: E402
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine  # noqa: E402
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
 
 pytestmark = pytest.mark.lab
 
@@ -37,7 +33,7 @@ def rotate(pair, rows=30):
     pair.source.query("FLUSH BINARY LOGS")
 
 
-def test_truncate_needed_binlog_gives_1236_and_restore_resumes(mariadb_pair, state_dir):
+def test_truncate_needed_binlog_gives_1236_and_restore_resumes(mariadb_pair, state_dir, run_module):
     pair = mariadb_pair
     pair.wait_synced()
     pair.replica.query("STOP SLAVE IO_THREAD")
@@ -53,8 +49,11 @@ def test_truncate_needed_binlog_gives_1236_and_restore_resumes(mariadb_pair, sta
         assert sha(res["backup"]) == res["sha256"]
 
         pair.replica.query("START SLAVE IO_THREAD")
-        st = wait_for(lambda: (lambda s: s if s["Last_IO_Errno"] == 1236 else None)(pair.replica_status()),
-                      30, 0.2, "error 1236 on the replica")
+
+        def io_error_1236():
+            st = pair.replica_status()
+            return st if st["Last_IO_Errno"] == 1236 else None
+        st = wait_for(io_error_1236, 30, 0.2, "error 1236 on the replica")
         assert "truncated in the middle of event" in st["Last_IO_Error"], st["Last_IO_Error"]
         assert pair.count(pair.replica) < pair.count(pair.source)
 
@@ -70,11 +69,11 @@ def test_truncate_needed_binlog_gives_1236_and_restore_resumes(mariadb_pair, sta
 
 
 @pytest.mark.parametrize("kind", ["truncate", "garbage", "bitflip", "delete"])
-def test_each_type_corrupts_and_restores_byte_identical(mariadb_pair, state_dir, kind):
+def test_each_type_corrupts_and_restores_byte_identical(mariadb_pair, state_dir, run_module, kind):
     pair = mariadb_pair
     rotate(pair, 10)
     args = login(pair, target="latest_rotated", type=kind, state_dir=state_dir)
-    chk = run_module("binlog", args, check_mode=True, diff=True)
+    chk = run_module("binlog", args, check=True, diff=True)
     assert chk["changed"] and chk["diff"]["after"]
     path, before = chk["file"], sha(chk["file"])
     assert not os.path.exists(chk["backup"]) and runtime.Ledger(state_dir).list() == []
@@ -92,7 +91,7 @@ def test_each_type_corrupts_and_restores_byte_identical(mariadb_pair, state_dir,
     assert not again["changed"] and again["renewed"]
 
     chk = run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir),
-                     check_mode=True)
+                     check=True)
     assert chk["changed"] and (not os.path.exists(path) or sha(path) != before)
     res = run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir))
     assert res["changed"] and res["restored"][0]["verified"]
@@ -102,10 +101,11 @@ def test_each_type_corrupts_and_restores_byte_identical(mariadb_pair, state_dir,
     assert runtime.Ledger(state_dir).list() == []
 
 
-def test_lease_end_restores(mariadb_pair, state_dir):
+def test_lease_end_restores(mariadb_pair, state_dir, run_module):
     pair = mariadb_pair
     rotate(pair, 5)
-    res = run_module("binlog", login(pair, target="latest_rotated", type="garbage", lease=2, state_dir=state_dir))
+    # the lease must outlast the ansible-playbook run that applies it (seconds on a busy machine)
+    res = run_module("binlog", login(pair, target="latest_rotated", type="garbage", lease=6, state_dir=state_dir))
     assert res["changed"] and sha(res["file"]) != res["sha256"]
     wait_for(lambda: runtime.Ledger(state_dir).list() == [], 15, 0.1, "the supervisor to restore")
     assert sha(res["file"]) == res["sha256"] and not os.path.exists(res["backup"])
@@ -113,7 +113,7 @@ def test_lease_end_restores(mariadb_pair, state_dir):
     assert ev[0]["detail"]["reason"] == "lease" and ev[0]["detail"]["errors"] == []
 
 
-def test_restore_all_after_a_mix(mariadb_pair, state_dir):
+def test_restore_all_after_a_mix(mariadb_pair, state_dir, run_module):
     pair = mariadb_pair
     rotate(pair, 5)
     rotate(pair, 5)
@@ -138,7 +138,7 @@ def test_restore_all_after_a_mix(mariadb_pair, state_dir):
     (dict(target="latest_rotated", login_port=1), "cannot ask the server"),
     (dict(file="all"), "only meaningful with state: restored"),
 ])
-def test_bad_input_refused_before_damage(mariadb_pair, state_dir, extra, needle):
+def test_bad_input_refused_before_damage(mariadb_pair, state_dir, run_module, extra, needle):
     pair = mariadb_pair
     binlog_dir = os.path.dirname(pair.source.binlog_base)
     before = dict((n, sha(os.path.join(binlog_dir, n))) for n in os.listdir(binlog_dir))

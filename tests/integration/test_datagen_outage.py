@@ -1,55 +1,21 @@
 """datagen against a real MariaDB source + replica: an outage in the middle
 (source mariadbd killed and restarted) does not stop the writer, and every
 acknowledged row reaches the replica exactly once (verify PASS)."""
-import json
-import os
 import signal
-import subprocess
-import tempfile
 import time
 
 import pytest
 
-from test_datagen_pair import mariadb_pair  # noqa: F401 - fixture
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-def run_module(name, args, tmp):
-    """Run faultline.chaos.<name> through ansible-playbook; returns its result dict."""
-    out = os.path.join(tmp, "result-%s-%d.json" % (name, time.monotonic_ns()))
-    pb = os.path.join(tmp, "pb.yml")
-    with open(pb, "w") as f:
-        json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
-            {"name": "run", "faultline.chaos.%s" % name: args, "register": "r", "ignore_errors": True},
-            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out}},
-        ]}], f)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    subprocess.run([os.path.join(ROOT, ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
-                    "-e", "ansible_python_interpreter=%s" % os.path.join(ROOT, ".venv/bin/python"), pb],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    with open(out) as f:
-        return json.load(f)
-
-
-@pytest.fixture
-def state_dir():
-    d = tempfile.mkdtemp(prefix="flt-data-state-")
-    yield d
-    # stop any worker a failed test left behind (by its recorded pid)
-    from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-    for meta in background.list_workers(d, "datagen"):
-        if meta["running"]:
-            background.stop(d, "datagen", meta["id"])
-    subprocess.run(["rm", "-rf", d])
-
-
-def test_outage_in_the_middle(mariadb_pair, state_dir, tmp_path):
+def test_outage_in_the_middle(mariadb_pair, state_dir, run_module):
     pair = mariadb_pair
     gen_args = dict(login_port=pair.source.port, rate=40, duration=14, batch=1, write_timeout=3,
                     max_backoff=0.5, state_dir=state_dir, state="started")
-    started = run_module("datagen", gen_args, str(tmp_path))
+    started = run_module("datagen", gen_args)
     assert started["changed"] and started["running"], started
     run_id = started["run_id"]
     time.sleep(3)
@@ -60,12 +26,12 @@ def test_outage_in_the_middle(mariadb_pair, state_dir, tmp_path):
     up_at = time.time()
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
-        res = run_module("datagen", dict(run_id=run_id, state="started", state_dir=state_dir), str(tmp_path))
+        res = run_module("datagen", dict(run_id=run_id, state="started", state_dir=state_dir))
         assert not res["changed"]                 # re-running started reports, starts nothing
         if not res["running"]:
             break
         time.sleep(1)
-    res = run_module("datagen", dict(run_id=run_id, state="stopped", state_dir=state_dir), str(tmp_path))
+    res = run_module("datagen", dict(run_id=run_id, state="stopped", state_dir=state_dir))
     assert not res["running"] and res["stopped_by"] == "done", res
     # the outage was seen and ridden through
     assert res["errors"], res
@@ -82,7 +48,7 @@ def test_outage_in_the_middle(mariadb_pair, state_dir, tmp_path):
     v = run_module("verify", dict(source_port=pair.source.port, destination_port=pair.replica.port,
                                   datagen_run_id=run_id, acked_ranges=res["acked_ranges"],
                                   indeterminate_ranges=res["indeterminate_ranges"],
-                                  converge_timeout=60, chunk_rows=200), str(tmp_path))
+                                  converge_timeout=60, chunk_rows=200))
     assert v["passed"], v.get("msg")
     assert not v.get("failed")
     integ = v["integrity"]
@@ -95,7 +61,7 @@ def test_outage_in_the_middle(mariadb_pair, state_dir, tmp_path):
     assert n == distinct == res["rows_acked"]
 
 
-def test_bad_input_leaves_nothing_running(mariadb_pair, state_dir, tmp_path):
+def test_bad_input_leaves_nothing_running(mariadb_pair, state_dir, run_module):
     cases = [
         (dict(count=5, interval=0, total=5), "interval must be greater than 0"),
         (dict(count=0, interval=1, total=5), "count must be greater than 0"),
@@ -106,8 +72,7 @@ def test_bad_input_leaves_nothing_running(mariadb_pair, state_dir, tmp_path):
     ]
     for args, words in cases:
         args = dict(dict(login_port=mariadb_pair.source.port, state_dir=state_dir), **args)
-        res = run_module("datagen", args, str(tmp_path))
+        res = run_module("datagen", args)
         assert res.get("failed") and words in res["msg"], (args, res)
         assert "Traceback" not in res["msg"]
-    from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
     assert background.list_workers(state_dir, "datagen") == []

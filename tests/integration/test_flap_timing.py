@@ -95,7 +95,7 @@ class Prober(object):
 
 def owned_chains(state_dir):
     """nft chains of the collection tagged with this ledger (other tests' chains ignored)."""
-    cp = subprocess.run(["nft", "list", "table", "inet", "faultline"], capture_output=True, text=True)
+    cp = subprocess.run(["nft", "list", "table", "inet", "faultline"], capture_output=True, text=True, check=False)
     if cp.returncode != 0:
         return []
     chains, current = [], None
@@ -106,13 +106,6 @@ def owned_chains(state_dir):
         elif current and "comment" in line and state_dir in line:
             chains.append(current)
     return chains
-
-
-@pytest.fixture
-def state_dir(tmp_path, run_module):
-    sd = str(tmp_path / "ledger")
-    yield sd
-    run_module("restore", {"state_dir": sd, "sweep": False})
 
 
 @pytest.fixture

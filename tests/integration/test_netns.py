@@ -14,17 +14,15 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from conftest import ROOT, _tool, ansible_env, run_module, run_playbook  # noqa: I201 -- integration conftest helpers
+from support.ansible import LAB_PLAYBOOK, ROOT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 INVENTORY = os.path.join(ROOT, "inventories", "netns")
-LAB_PLAYBOOK = os.path.join(ROOT, "playbooks", "lab.yml")
 STATE_FILE = "/var/lib/faultline-lab/hosts/lab_hosts.json"
 PORT = 7000  # the listener's port inside every namespace
 
@@ -57,41 +55,8 @@ except OSError as e:
 # helpers
 # --------------------------------------------------------------------------
 
-def lab_hosts(state):
+def lab_hosts(run_playbook, state):
     return run_playbook(LAB_PLAYBOOK, {"lab_components": ["hosts"], "lab_state": state})
-
-
-def run_on(pattern, module, args=None, check=False):
-    """Run one module over SSH on hosts of inventories/netns; {host: result dict}."""
-    fqcn = module if "." in module else "faultline.chaos." + module
-    with tempfile.TemporaryDirectory(prefix="faultline-netns-") as tmp:
-        play = [{
-            "name": "run_on", "hosts": pattern, "gather_facts": False,
-            "tasks": [
-                {"name": fqcn, fqcn: args or {}, "register": "_r", "ignore_errors": True},
-                {"name": "dump the result", "delegate_to": "localhost", "check_mode": False,
-                 "ansible.builtin.copy": {"content": "{{ _r | to_json }}", "mode": "0600",
-                                          "dest": tmp + "/{{ inventory_hostname }}.json"}},
-            ],
-        }]
-        book = os.path.join(tmp, "run_on.yml")
-        with open(book, "w") as f:
-            json.dump(play, f)
-        argv = [_tool("ansible-playbook"), "-i", INVENTORY, book] + (["--check"] if check else [])
-        cp = subprocess.run(argv, cwd=ROOT, env=ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default"),
-                            capture_output=True, text=True, timeout=300, check=False)
-        results = {}
-        for name in os.listdir(tmp):
-            if name.endswith(".json"):
-                with open(os.path.join(tmp, name)) as f:
-                    results[name[:-5]] = json.load(f)
-    if not results:
-        raise AssertionError("ansible-playbook rc=%d:\n%s\n%s" % (cp.returncode, cp.stdout[-3000:], cp.stderr[-2000:]))
-    for r in results.values():
-        r.setdefault("failed", False)
-        r.setdefault("changed", False)
-        r.setdefault("msg", "")
-    return results
 
 
 def reach(src, dst, port=PORT, timeout=1.5):
@@ -172,10 +137,10 @@ def _leftovers(desc):
 
 
 @pytest.fixture(scope="module")
-def hosts():
+def hosts(run_playbook):
     desc, sshd_pids = None, []
     try:
-        cp = lab_hosts("up")
+        cp = lab_hosts(run_playbook, "up")
         assert cp.returncode == 0, "lab hosts up failed:\n%s\n%s" % (cp.stdout[-4000:], cp.stderr[-2000:])
         with open(STATE_FILE) as f:
             desc = json.load(f)
@@ -188,7 +153,7 @@ def hosts():
         if desc:
             tables = [n["netns"] for n in desc["nodes"] if os.path.exists("/run/netns/" + n["netns"])
                       and nft_table(n["netns"]) is not None]
-        cp = lab_hosts("down")
+        cp = lab_hosts(run_playbook, "down")
         assert cp.returncode == 0, "lab hosts down failed:\n%s\n%s" % (cp.stdout[-4000:], cp.stderr[-2000:])
         if desc:
             assert not tables, "faultline table left in %s" % tables
@@ -217,13 +182,13 @@ def listeners(hosts):
 
 
 @pytest.fixture
-def dirs(tmp_path, hosts):
+def dirs(tmp_path, hosts, run_module):
     """Per-test ledgers: one for faults applied from the host, one for node1
     (the filesystem is shared, so node1's ledger needs its own path)."""
     d = {"host": str(tmp_path / "host"), "node1": str(tmp_path / "node1")}
     yield d
     try:
-        res = run_on("node1", "restore", {"state_dir": d["node1"]})["node1"]
+        res = run_module("restore", {"state_dir": d["node1"]}, inventory=INVENTORY, hosts="node1")["node1"]
         assert not res["failed"], res["msg"]
     finally:
         res = run_module("restore", {"state_dir": d["host"], "netns": [n["netns"] for n in hosts["nodes"]]})
@@ -238,19 +203,19 @@ def node(hosts, name):
 # tests
 # --------------------------------------------------------------------------
 
-def test_lab_hosts_up_is_idempotent(hosts):
-    cp = lab_hosts("up")
+def test_lab_hosts_up_is_idempotent(hosts, run_playbook):
+    cp = lab_hosts(run_playbook, "up")
     assert cp.returncode == 0, cp.stdout[-3000:]
     assert "changed=0" in cp.stdout.split("PLAY RECAP")[-1], cp.stdout[-3000:]
 
 
-def test_facts_over_ssh_come_from_inside_each_namespace_without_dns_stall(hosts):
+def test_facts_over_ssh_come_from_inside_each_namespace_without_dns_stall(hosts, run_module):
     t0 = time.monotonic()
-    ping = run_on("node1", "ansible.builtin.ping")["node1"]
+    ping = run_module("ansible.builtin.ping", inventory=INVENTORY, hosts="node1")["node1"]
     t1 = time.monotonic()
-    facts = run_on("lab_hosts", "ansible.builtin.setup")
+    facts = run_module("ansible.builtin.setup", inventory=INVENTORY, hosts="lab_hosts")
     t2 = time.monotonic()
-    one = run_on("node1", "ansible.builtin.setup")["node1"]
+    one = run_module("ansible.builtin.setup", inventory=INVENTORY, hosts="node1")["node1"]
     t3 = time.monotonic()
     assert ping.get("ping") == "pong", ping
     assert sorted(facts) == sorted(n["name"] for n in hosts["nodes"])
@@ -269,35 +234,35 @@ def test_facts_over_ssh_come_from_inside_each_namespace_without_dns_stall(hosts)
         t3 - t2, t1 - t0, t2 - t1)
 
 
-def test_fault_info_over_ssh(hosts, dirs):
-    res = run_on("lab_hosts", "fault_info", {"state_dir": dirs["node1"]})
+def test_fault_info_over_ssh(hosts, dirs, run_module):
+    res = run_module("fault_info", {"state_dir": dirs["node1"]}, inventory=INVENTORY, hosts="lab_hosts")
     assert sorted(res) == sorted(n["name"] for n in hosts["nodes"])
     for r in res.values():
         assert not r["failed"], r["msg"]
         assert r["faults"] == [] and r["network"]["is_clear"] is True and r["network"]["readable"]
 
 
-def test_partition_over_ssh_runs_inside_node1(hosts, listeners, dirs):
+def test_partition_over_ssh_runs_inside_node1(hosts, listeners, dirs, run_module):
     n2 = node(hosts, "node2")
     args = {"state": "down", "type": "timeout", "peers": [n2["address"]], "direction": "both",
             "state_dir": dirs["node1"]}
-    res = run_on("node1", "network", args)["node1"]
+    res = run_module("network", args, inventory=INVENTORY, hosts="node1")["node1"]
     assert not res["failed"] and res["changed"], res["msg"]
     rules = nft_table("flt-node1")
     assert rules is not None and n2["address"] in rules and "drop" in rules
     assert_only_in_namespace(res, "flt-node1")
     assert_partitioned(hosts["nodes"], [("node1", "node2")])
-    info = run_on("node1", "fault_info", {"state_dir": dirs["node1"]})["node1"]
+    info = run_module("fault_info", {"state_dir": dirs["node1"]}, inventory=INVENTORY, hosts="node1")["node1"]
     assert [f["id"] for f in info["faults"]] == [res["fault_id"]] and info["network"]["is_clear"] is False
 
-    up = run_on("node1", "network", dict(args, state="up"))["node1"]
+    up = run_module("network", dict(args, state="up"), inventory=INVENTORY, hosts="node1")["node1"]
     assert not up["failed"] and up["changed"], up["msg"]
     assert_partitioned(hosts["nodes"], [])
     assert nft_table("flt-node1") is None
 
 
 @pytest.mark.parametrize("how", ["name", "path", "pid"])
-def test_partition_from_the_host_with_netns(hosts, listeners, dirs, how):
+def test_partition_from_the_host_with_netns(hosts, listeners, dirs, how, run_module):
     n1, n2 = node(hosts, "node1"), node(hosts, "node2")
     if how == "name":
         netns = n1["netns"]
@@ -321,7 +286,7 @@ def test_partition_from_the_host_with_netns(hosts, listeners, dirs, how):
     assert nft_table(n1["netns"]) is None
 
 
-def test_reject_on_a_port_in_a_namespace_refuses_clients_in_another(hosts, listeners, dirs):
+def test_reject_on_a_port_in_a_namespace_refuses_clients_in_another(hosts, listeners, dirs, run_module):
     n1, n2, n3 = node(hosts, "node1"), node(hosts, "node2"), node(hosts, "node3")
     args = {"state": "down", "type": "reject", "port": PORT, "netns": n2["netns"], "state_dir": dirs["host"]}
     res = run_module("network", args)
@@ -336,19 +301,19 @@ def test_reject_on_a_port_in_a_namespace_refuses_clients_in_another(hosts, liste
 
 
 @pytest.mark.parametrize("scope", [{"port": 22}, {"peers": ["198.18.0.1"]}])
-def test_lockout_guard_refuses_to_cut_the_ssh_session_of_node1(hosts, dirs, scope):
+def test_lockout_guard_refuses_to_cut_the_ssh_session_of_node1(hosts, dirs, scope, run_module):
     # only the refusal is tested: with allow_lockout the session would really be cut
     args = dict({"state": "down", "type": "reject", "state_dir": dirs["node1"]}, **scope)
-    res = run_on("node1", "network", args)["node1"]
+    res = run_module("network", args, inventory=INVENTORY, hosts="node1")["node1"]
     assert res["failed"], res
     assert "SSH session" in res["msg"] and "allow_lockout" in res["msg"], res["msg"]
     assert "198.18.0.1" in res["msg"]  # the SSH_CONNECTION sshd set for this session
     assert nft_table("flt-node1") is None
-    info = run_on("node1", "fault_info", {"state_dir": dirs["node1"]})["node1"]
+    info = run_module("fault_info", {"state_dir": dirs["node1"]}, inventory=INVENTORY, hosts="node1")["node1"]
     assert info["faults"] == [] and info["network"]["is_clear"] is True  # and the session still works
 
 
-def test_restore_sweeps_orphaned_chains_inside_a_namespace(hosts, listeners, dirs):
+def test_restore_sweeps_orphaned_chains_inside_a_namespace(hosts, listeners, dirs, run_module):
     n1, n2 = node(hosts, "node1"), node(hosts, "node2")
     res = run_module("network", {"state": "down", "type": "timeout", "port": PORT, "netns": n1["netns"],
                                  "state_dir": dirs["host"]})

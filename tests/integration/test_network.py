@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, ansible_env, _tool  # noqa: I201 -- integration conftest helpers
+from support.ansible import ROOT, ansible_env, tool
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network faults need root")
 
@@ -71,17 +71,11 @@ def connect(port, timeout=2.0):
 
 
 def nft_chains():
-    cp = subprocess.run(["nft", "-j", "list", "table", "inet", "faultline"], capture_output=True, text=True)
+    cp = subprocess.run(["nft", "-j", "list", "table", "inet", "faultline"], capture_output=True, text=True,
+                        check=False)
     if cp.returncode != 0:
         return None  # no table at all
     return [i["chain"]["name"] for i in json.loads(cp.stdout)["nftables"] if "chain" in i]
-
-
-@pytest.fixture
-def state_dir(tmp_path, run_module):
-    sd = str(tmp_path / "ledger")
-    yield sd
-    run_module("restore", {"state_dir": sd, "sweep": False})
 
 
 @pytest.fixture
@@ -181,8 +175,8 @@ def test_kill_9_of_ansible_playbook_during_a_timed_fault(state_dir, listener, tm
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
         "    - faultline.chaos.network: {state: down, type: reject, port: %d, duration: 20, state_dir: %s}\n"
         "    - ansible.builtin.pause: {seconds: 120}\n" % (PORT, state_dir))
-    proc = subprocess.Popen([_tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
-                             "-e", "ansible_python_interpreter=%s" % _tool("python"), str(playbook)],
+    proc = subprocess.Popen([tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
+                             "-e", "ansible_python_interpreter=%s" % tool("python"), str(playbook)],
                             cwd=ROOT, env=ansible_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     faults = os.path.join(state_dir, "faults")
@@ -274,9 +268,9 @@ def test_lockout_guard_refuses_to_cut_the_ssh_session(state_dir, tmp_path):
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
         "    - faultline.chaos.network: {state: down, type: reject, port: 22, state_dir: %s}\n"
         "      environment: {SSH_CONNECTION: '10.9.9.9 50000 10.9.9.1 22'}\n" % state_dir)
-    cp = subprocess.run([_tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
-                         "-e", "ansible_python_interpreter=%s" % _tool("python"), str(playbook)],
-                        cwd=ROOT, env=ansible_env(), capture_output=True, text=True)
+    cp = subprocess.run([tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
+                         "-e", "ansible_python_interpreter=%s" % tool("python"), str(playbook)],
+                        cwd=ROOT, env=ansible_env(), capture_output=True, text=True, check=False)
     assert cp.returncode != 0 and "allow_lockout" in cp.stdout
     assert nft_chains() == before
 

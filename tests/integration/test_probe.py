@@ -3,8 +3,6 @@
 Ports 8091-8095 on 127.0.0.1 belong to these tests.  Every probe and listener
 is stopped at teardown, also when a test fails.
 """
-import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,17 +15,6 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine import bac
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import Ledger, port_open
 
 REFUSED = "Connection refused (errno 111)"
-
-
-@pytest.fixture
-def state_dir(tmp_path):
-    sd = str(tmp_path / "state")
-    try:
-        yield sd
-    finally:
-        for meta in background.list_workers(sd):
-            background.stop(sd, meta["kind"], meta["id"])
-        assert not any(m["running"] for m in background.list_workers(sd))
 
 
 class Listener(object):
@@ -75,34 +62,6 @@ def listener():
         yield lst
     finally:
         lst.close()
-
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture(scope="session")
-def run_module(tmp_path_factory):
-    """Run one module on localhost through ``ansible`` (AnsiballZ, like a play does: the
-    payload is deleted when the module returns, which the background probe must survive).
-    A config of its own: only the collection from the working tree, no extra callbacks."""
-    cfg = tmp_path_factory.mktemp("ansible") / "ansible.cfg"
-    cfg.write_text("[defaults]\ncollections_path = %s\ninterpreter_python = auto_silent\n"
-                   % os.path.join(ROOT, ".collections"))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_NOCOLOR="1")
-
-    def run(module, args, check=False):
-        argv = [os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "faultline.chaos." + module,
-                "-a", json.dumps(args)] + (["--check"] if check else [])
-        cp = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        head, sep, body = cp.stdout.partition(" => ")
-        if not sep:
-            return {"failed": True, "changed": False, "msg": "rc=%d: %s %s" % (cp.returncode, cp.stdout, cp.stderr)}
-        res = json.loads(body)
-        res.setdefault("failed", "FAILED" in head)
-        res.setdefault("changed", False)
-        res.setdefault("msg", "")
-        return res
-    return run
 
 
 def probe(run_module, state_dir, check=False, **args):

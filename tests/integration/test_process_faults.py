@@ -9,14 +9,13 @@ import time
 
 import pytest
 
-from test_process_support import (  # noqa: F401 -- fixtures are used by name
-    COLLECTIONS, PYTHON, ROOT, mariadb_pair, port_open, proc_state, run_module, state_dir, wait_for,
-)
+from support.ansible import PYTHON, ROOT
+from support.util import proc_state, wait_for
 
-sys.path.insert(0, COLLECTIONS)
-from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime  # noqa: E402
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine  # noqa: E402
-from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault  # noqa: E402
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
+from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
 
 pytestmark = pytest.mark.lab
 
@@ -58,10 +57,10 @@ def records(d):
 
 # ---------------------------------------------------------------- sleepers
 
-def test_pause_then_resume_and_check_mode(sleeper, state_dir):
+def test_pause_then_resume_and_check_mode(sleeper, state_dir, run_module):
     p = sleeper()
     args = dict(pid=p.pid, state="paused", state_dir=state_dir)
-    chk = run_module("process", args, check_mode=True, diff=True)
+    chk = run_module("process", args, check=True, diff=True)
     assert chk["changed"] and "SIGSTOP" in chk["diff"]["after"]
     assert proc_state(p.pid) in ("S", "R") and records(state_dir) == []
 
@@ -71,7 +70,7 @@ def test_pause_then_resume_and_check_mode(sleeper, state_dir):
     again = run_module("process", args)  # idempotent: renews the lease
     assert not again["changed"] and again["renewed"]
 
-    chk = run_module("process", dict(args, state="resumed"), check_mode=True)
+    chk = run_module("process", dict(args, state="resumed"), check=True)
     assert chk["changed"] and proc_state(p.pid) == "T"
     res = run_module("process", dict(args, state="resumed"))
     assert res["changed"] and res["reverted"]
@@ -80,7 +79,7 @@ def test_pause_then_resume_and_check_mode(sleeper, state_dir):
     assert not run_module("process", dict(args, state="resumed"))["changed"]
 
 
-def test_term_and_kill_without_restart_are_journaled(sleeper, state_dir):
+def test_term_and_kill_without_restart_are_journaled(sleeper, state_dir, run_module):
     a, b = sleeper(), sleeper()
     res = run_module("process", dict(pid=a.pid, state="terminated", timeout=5, state_dir=state_dir))
     assert res["changed"]
@@ -94,10 +93,10 @@ def test_term_and_kill_without_restart_are_journaled(sleeper, state_dir):
     assert events[-1]["event"] == "reverted"
 
 
-def test_match_ambiguous_then_allow_multiple(sleeper, state_dir):
+def test_match_ambiguous_then_allow_multiple(sleeper, state_dir, run_module):
     tag = "faultline-test-%d" % os.getpid()
     procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", tag], start_new_session=True)
-             for _ in range(2)]
+             for dummy in range(2)]
     try:
         wait_for(lambda: all(proc_state(q.pid) == "S" for q in procs), 5, 0.01)
         res = run_module("process", dict(match=tag, state="paused", state_dir=state_dir))
@@ -124,7 +123,7 @@ def test_match_ambiguous_then_allow_multiple(sleeper, state_dir):
     (dict(match="(", state="paused"), "not a valid regular expression"),
     (dict(pid=12345, state="stopped"), "start_argv"),
 ])
-def test_bad_input_fails_cleanly(args, needle, state_dir):
+def test_bad_input_fails_cleanly(args, needle, state_dir, run_module):
     res = run_module("process", dict(args, state_dir=state_dir))
     assert res.get("failed") and needle in res["msg"], res
     assert records(state_dir) == []
@@ -189,20 +188,20 @@ def io_state(pair):
     return st.get("Slave_IO_Running"), st.get("Last_IO_Error") or ""
 
 
-def test_kill_source_then_restart_recovers_replica(mariadb_pair, state_dir):
+def test_kill_source_then_restart_recovers_replica(mariadb_pair, state_dir, run_module):
     pair, src = mariadb_pair, mariadb_pair.source
     old_pid = src.pid()
     args = dict(port=src.port, host="127.0.0.1", state="killed", start_argv=src.start_argv, state_dir=state_dir)
-    chk = run_module("process", args, check_mode=True)
-    assert chk["changed"] and port_open(src.port) and records(state_dir) == []
+    chk = run_module("process", args, check=True)
+    assert chk["changed"] and port_open("127.0.0.1", src.port) and records(state_dir) == []
     res = run_module("process", args)
     assert res["changed"] and res["targets"][0]["pid"] == old_pid
-    assert not port_open(src.port)
+    assert not port_open("127.0.0.1", src.port)
     wait_for(lambda: io_state(pair)[0] == "Connecting", 20, 0.2, "replica IO thread to be Connecting")
 
     res = run_module("process", dict(args, state="restarted"))
     assert res["changed"] and res["reverted"]
-    assert port_open(src.port) and src.pid() != old_pid
+    assert port_open("127.0.0.1", src.port) and src.pid() != old_pid
     src.pids.add(src.pid())
     wait_for(lambda: io_state(pair)[0] == "Yes", 30, 0.2, "replica IO thread to reconnect")
     pair.insert(20)
@@ -221,15 +220,15 @@ def test_service_stop_fault_planner(mariadb_pair, state_dir):
     assert [a["op"] for a in plan["revert"]] == ["spawn", "wait_port"]
     assert plan["type"] == "service" and fault.kind == "network"
 
-    check = FaultEngine(EngineModule(check_mode=True), state_dir).apply(fault)
-    assert check["changed"] and port_open(src.port) and records(state_dir) == []
+    check = FaultEngine(EngineModule(check=True), state_dir).apply(fault)
+    assert check["changed"] and port_open("127.0.0.1", src.port) and records(state_dir) == []
 
     old = src.pid()
     engine = FaultEngine(EngineModule(), state_dir)
     res = engine.apply(fault, duration=4)
-    assert res["changed"] and not port_open(src.port)
+    assert res["changed"] and not port_open("127.0.0.1", src.port)
     t0 = time.monotonic()
-    wait_for(lambda: port_open(src.port), 60, 0.1, "the supervisor to start the source again")
+    wait_for(lambda: port_open("127.0.0.1", src.port), 60, 0.1, "the supervisor to start the source again")
     assert time.monotonic() - t0 > 1.0
     new = wait_for(src.pid, 10)
     assert new != old
@@ -240,13 +239,13 @@ def test_service_stop_fault_planner(mariadb_pair, state_dir):
     mariadb_pair.wait_synced()
 
 
-def test_stopped_then_restore_all(mariadb_pair, sleeper, state_dir):
+def test_stopped_then_restore_all(mariadb_pair, sleeper, state_dir, run_module):
     """A mix of faults, then revert_all (what faultline.chaos.restore runs): nothing left."""
     src = mariadb_pair.source
     p = sleeper()
     res = run_module("process", dict(pidfile=src.pidfile, state="stopped", start_argv=src.start_argv,
                                      port=src.port, state_dir=state_dir))
-    assert res["changed"] and not port_open(src.port)
+    assert res["changed"] and not port_open("127.0.0.1", src.port)
     run_module("process", dict(pid=p.pid, state="paused", state_dir=state_dir))
     assert proc_state(p.pid) == "T" and len(records(state_dir)) == 2
     sups = [r["supervisor"] for r in records(state_dir)]
@@ -255,7 +254,7 @@ def test_stopped_then_restore_all(mariadb_pair, sleeper, state_dir):
     assert sorted(r["type"] for r in out) == ["paused", "stopped"]
     assert all(r["reverted"] for r in out)
     assert records(state_dir) == []
-    assert port_open(src.port) and proc_state(p.pid) in ("S", "R")
+    assert port_open("127.0.0.1", src.port) and proc_state(p.pid) in ("S", "R")
     src.pids.add(src.pid())
     assert not any(runtime.proc_alive(s["pid"], s["starttime"]) for s in sups)
     journal = [json.loads(x) for x in open(os.path.join(state_dir, "journal.jsonl"))]

@@ -1,26 +1,21 @@
 """faultline.chaos.report and the timeline callback through a real ansible-playbook run."""
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PLAYBOOK_BIN = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
 T0 = 1770724800.0
 
 
-def run(tmp_path, task_yaml, *args, env=None):
+def run(run_playbook, tmp_path, task_yaml, check=False, diff=False, env=None):
     """Run a one-play playbook on localhost; returns CompletedProcess."""
     pb = tmp_path / "play.yml"
     pb.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(task_yaml, "    "))
-    full_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                    FAULTLINE_STATE_DIR=str(tmp_path / "state"), **(env or {}))
-    return subprocess.run([PLAYBOOK_BIN, str(pb)] + list(args), cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=300)
+    return run_playbook(str(pb), check=check, diff=diff, timeout=300,
+                        env=dict(FAULTLINE_STATE_DIR=str(tmp_path / "state"), **(env or {})))
 
 
 def report_task(tmp_path, checks, **extra):
@@ -70,10 +65,10 @@ PASS_CHECKS = [{"name": "Pipeline survived flapping period", "passed": True, "de
                {"name": "Final row count matches expected", "passed": True, "detail": "200 = 200"}]
 
 
-def test_report_module_writes_every_artefact(tmp_path):
+def test_report_module_writes_every_artefact(tmp_path, run_playbook):
     checks = PASS_CHECKS + [{"name": "Reconnection successful each cycle", "passed": False,
                              "detail": "cycle 2 never recovered"}]
-    proc = run(tmp_path, report_task(tmp_path, checks))
+    proc = run(run_playbook, tmp_path, report_task(tmp_path, checks))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((tmp_path / "result.json").read_text())
     assert res["changed"] is True and res["result"] == "FAIL"
@@ -101,19 +96,19 @@ def test_report_module_writes_every_artefact(tmp_path):
     assert ET.parse(res["files"]["svg"]).getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
 
-def test_check_mode_writes_nothing_and_rerun_is_idempotent(tmp_path):
+def test_check_mode_writes_nothing_and_rerun_is_idempotent(tmp_path, run_playbook):
     task = report_task(tmp_path, PASS_CHECKS)
-    proc = run(tmp_path, task, "--check", "--diff")
+    proc = run(run_playbook, tmp_path, task, check=True, diff=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "changed: [localhost]" in proc.stdout
     assert not (tmp_path / "reports").exists()
 
-    assert run(tmp_path, task).returncode == 0
+    assert run(run_playbook, tmp_path, task).returncode == 0
     first = json.loads((tmp_path / "result.json").read_text())
     assert first["changed"] is True and first["result"] == "PASS"
     md_before = open(first["files"]["md"]).read()
 
-    proc = run(tmp_path, task)
+    proc = run(run_playbook, tmp_path, task)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     second = json.loads((tmp_path / "result.json").read_text())
     assert second["changed"] is False and second["path"] == first["path"]
@@ -125,16 +120,16 @@ def test_check_mode_writes_nothing_and_rerun_is_idempotent(tmp_path):
     ({"template": "tc999"}, "value of template must be one of"),
     ({"started": "the day before"}, "started: cannot parse 'the day before'"),
 ])
-def test_bad_input_fails_cleanly(tmp_path, override, message):
+def test_bad_input_fails_cleanly(tmp_path, override, message, run_playbook):
     override = dict(override)
-    proc = run(tmp_path, report_task(tmp_path, override.pop("checks", PASS_CHECKS), **override))
+    proc = run(run_playbook, tmp_path, report_task(tmp_path, override.pop("checks", PASS_CHECKS), **override))
     assert proc.returncode != 0
     assert message in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "reports").exists()
 
 
-def test_timeline_callback_prints_live_while_the_task_runs(tmp_path):
+def test_timeline_callback_prints_live_while_the_task_runs(tmp_path, run_playbook):
     state = tmp_path / "state"
     writer = tmp_path / "writer.py"
     writer.write_text(textwrap.dedent("""\
@@ -160,7 +155,7 @@ def test_timeline_callback_prints_live_while_the_task_runs(tmp_path):
           ansible.builtin.debug:
             msg: quiet
         """) % (sys.executable, writer, state)
-    proc = run(tmp_path, task, env={"FAULTLINE_TIMELINE_HEARTBEAT": "0"})
+    proc = run(run_playbook, tmp_path, task, env={"FAULTLINE_TIMELINE_HEARTBEAT": "0"})
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     live = [l for l in out.splitlines() if l.startswith("[faultline]")]

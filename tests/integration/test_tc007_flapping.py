@@ -16,10 +16,12 @@ import time
 import pymysql
 import pytest
 
-from conftest import LAB_PLAYBOOK, ROOT, ansible_env, _pid_alive, _port_open, _tool  # noqa: I201
+from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
+from support.util import pid_alive, read_pidfile
 from test_flap_timing import owned_chains  # noqa: I201
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="network faults need root")]
 
@@ -39,33 +41,33 @@ def _read_lab():
         return None
     for inst in ("source", "replica"):
         i = desc.get(inst) or {}
-        if not (i.get("pidfile") and _pid_alive(i["pidfile"]) and _port_open(i["host"], i["port"])):
+        pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
+        if not (pid and pid_alive(pid) and port_open(i["host"], i["port"])):
             return None
     return desc
 
 
-def _lab(state):
-    cp = subprocess.run([_tool("ansible-playbook"), LAB_PLAYBOOK, "-e", json.dumps(dict(LAB_VARS, lab_state=state))],
-                        cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=600, check=False)
+def _lab(run_playbook, state):
+    cp = run_playbook(LAB_PLAYBOOK, dict(LAB_VARS, lab_state=state), timeout=600)
     assert cp.returncode == 0, "lab %s failed:\n%s\n%s" % (state, cp.stdout[-4000:], cp.stderr[-2000:])
 
 
 @pytest.fixture(scope="module")
-def tc007_lab():
+def tc007_lab(run_playbook):
     desc = _read_lab()
     started = desc is None
     if started:
         try:
-            _lab("up")
+            _lab(run_playbook, "up")
         except AssertionError:
-            _lab("down")
+            _lab(run_playbook, "down")
             raise
         desc = _read_lab()
     try:
         yield desc
     finally:
         if started and os.environ.get("FAULTLINE_KEEP_LAB") != "1":
-            _lab("down")
+            _lab(run_playbook, "down")
 
 
 def query(desc, instance, sql, args=None):
@@ -94,13 +96,6 @@ def only_report(report_dir):
     assert len(names) == 1, names
     with open(os.path.join(runs, names[0], "report.json")) as f:
         return json.load(f), os.path.join(runs, names[0])
-
-
-@pytest.fixture
-def state_dir(tmp_path, run_module):
-    sd = str(tmp_path / "ledger")
-    yield sd
-    run_module("restore", {"state_dir": sd, "sweep": False})
 
 
 def acked_seqs(state_dir, run_id):
@@ -191,7 +186,7 @@ def test_bad_flap_input_through_the_playbook_fails_before_anything_starts(run_pl
 
 
 def test_bad_datagen_count_through_the_playbook_fails_and_starts_nothing(tc007_lab, run_playbook, state_dir,
-                                                                          tmp_path):
+                                                                         tmp_path):
     report_dir = str(tmp_path / "reports")
     cp = run_playbook(PLAYBOOK, scenario_vars(tc007_lab, state_dir, report_dir, flap_interval=1, flap_duration=4,
                                               datagen_count=0))
@@ -250,7 +245,7 @@ def test_killing_the_controller_mid_flap_the_supervisor_ends_it_on_time(tc007_la
     book = tmp_path / "kill.yml"
     book.write_text(KILL_PLAYBOOK.format(run_id=run_id, port=port, state_dir=state_dir,
                                          flap_duration=10, datagen_duration=14))
-    proc = subprocess.Popen([_tool("ansible-playbook"), str(book)], cwd=ROOT, env=ansible_env(),
+    proc = subprocess.Popen([tool("ansible-playbook"), str(book)], cwd=ROOT, env=ansible_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120

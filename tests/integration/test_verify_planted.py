@@ -3,46 +3,44 @@ the keys for planted faults (row deleted on the replica, changed row, duplicated
 row in a keyless destination table), clear messages for bad input."""
 import pytest
 
-from test_datagen_pair import mariadb_pair  # noqa: F401 - fixture
-from test_datagen_outage import run_module, state_dir  # noqa: F401 - helper + fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 T = "faultline.faultline_datagen"
 
 
 @pytest.fixture(scope="module")
-def seeded(mariadb_pair, tmp_path_factory):
+def seeded(mariadb_pair, tmp_path_factory, run_module):
     tmp = str(tmp_path_factory.mktemp("verify"))
     res = run_module("datagen", dict(login_port=mariadb_pair.source.port, total=3000, batch=250,
-                                     state_dir=tmp), tmp)
+                                     state_dir=tmp))
     assert res["rows_acked"] == 3000, res
     mariadb_pair.wait_replica()
     return res
 
 
-def verify(pair, tmp, **args):
+def verify(run_module, pair, **args):
     base = dict(source_port=pair.source.port, destination_port=pair.replica.port, converge_timeout=2,
                 poll_interval=0.5, chunk_rows=500, leaf_rows=16)
     base.update(args)
-    return run_module("verify", base, str(tmp))
+    return run_module("verify", base)
 
 
 def on_replica(pair, *statements):
     return pair.replica.sql("SET SESSION sql_log_bin=0", *statements)
 
 
-def test_pass_when_equal(mariadb_pair, seeded, tmp_path):
-    v = verify(mariadb_pair, tmp_path, datagen_run_id=seeded["run_id"], acked_ranges=seeded["acked_ranges"])
+def test_pass_when_equal(mariadb_pair, seeded, run_module):
+    v = verify(run_module, mariadb_pair, datagen_run_id=seeded["run_id"], acked_ranges=seeded["acked_ranges"])
     assert v["passed"] and not v.get("failed"), v.get("msg")
     assert v["integrity"]["destination_rows"] == v["integrity"]["source_rows"] >= 3000
 
 
-def test_row_deleted_on_replica(mariadb_pair, seeded, tmp_path):
+def test_row_deleted_on_replica(mariadb_pair, seeded, run_module):
     run = seeded["run_id"]
     row = mariadb_pair.replica.sql("SELECT * FROM %s WHERE run_id='%s' AND seq=777" % (T, run))[0]
     on_replica(mariadb_pair, "DELETE FROM %s WHERE run_id='%s' AND seq=777" % (T, run))
     try:
-        v = verify(mariadb_pair, tmp_path, datagen_run_id=run, acked_ranges=seeded["acked_ranges"])
+        v = verify(run_module, mariadb_pair, datagen_run_id=run, acked_ranges=seeded["acked_ranges"])
         assert v.get("failed") and not v["passed"]
         assert v["missing_keys"] == [[run, 777]]
         assert v["integrity"]["missing"] == 1 and v["integrity"]["destination_rows"] == v["integrity"]["source_rows"] - 1
@@ -50,17 +48,17 @@ def test_row_deleted_on_replica(mariadb_pair, seeded, tmp_path):
         acked = [c for c in v["checks"] if c["name"] == "Every acknowledged write present exactly once"][0]
         assert not acked["passed"] and "1 missing" in acked["detail"]
         # without fail_on_mismatch the task succeeds and still reports
-        v2 = verify(mariadb_pair, tmp_path, fail_on_mismatch=False)
+        v2 = verify(run_module, mariadb_pair, fail_on_mismatch=False)
         assert not v2.get("failed") and not v2["passed"] and v2["missing_keys"] == [[run, 777]]
     finally:
         on_replica(mariadb_pair, "INSERT INTO %s VALUES ('%s', %d, '%s', %d, '%s')" % ((T,) + row))
 
 
-def test_changed_row(mariadb_pair, seeded, tmp_path):
+def test_changed_row(mariadb_pair, seeded, run_module):
     run = seeded["run_id"]
     on_replica(mariadb_pair, "UPDATE %s SET payload=CONCAT('X', payload) WHERE run_id='%s' AND seq=1555" % (T, run))
     try:
-        v = verify(mariadb_pair, tmp_path)
+        v = verify(run_module, mariadb_pair)
         assert v.get("failed") and v["changed_keys"] == [[run, 1555]]
         assert v["missing_keys"] == [] and v["extra_keys"] == []
         assert v["integrity"]["checksum_match"] is False
@@ -68,15 +66,15 @@ def test_changed_row(mariadb_pair, seeded, tmp_path):
     finally:
         on_replica(mariadb_pair, "UPDATE %s SET payload=SUBSTRING(payload, 2) WHERE run_id='%s' AND seq=1555"
                    % (T, run))
-    assert verify(mariadb_pair, tmp_path)["passed"]
+    assert verify(run_module, mariadb_pair)["passed"]
 
 
-def test_duplicate_in_keyless_destination(mariadb_pair, seeded, tmp_path):
+def test_duplicate_in_keyless_destination(mariadb_pair, seeded, run_module):
     run = seeded["run_id"]
     on_replica(mariadb_pair, "CREATE TABLE faultline.copy_nokey AS SELECT * FROM %s" % T,
                "INSERT INTO faultline.copy_nokey SELECT * FROM %s WHERE run_id='%s' AND seq=42" % (T, run))
     try:
-        v = verify(mariadb_pair, tmp_path, destination_table="copy_nokey")
+        v = verify(run_module, mariadb_pair, destination_table="copy_nokey")
         assert v.get("failed")
         assert v["duplicate_keys"] == [[run, 42]] and v["integrity"]["duplicates"] == 1
         assert v["duplicate_scan"]["keys"] == [[run, 42]]
@@ -86,21 +84,21 @@ def test_duplicate_in_keyless_destination(mariadb_pair, seeded, tmp_path):
         on_replica(mariadb_pair, "DROP TABLE IF EXISTS faultline.copy_nokey")
 
 
-def test_bad_input(mariadb_pair, seeded, tmp_path):
+def test_bad_input(mariadb_pair, seeded, run_module):
     mariadb_pair.source.sql("CREATE TABLE IF NOT EXISTS faultline.nokey (a INT, b INT)")
     try:
         mariadb_pair.wait_replica()
-        v = verify(mariadb_pair, tmp_path, table="nokey")
+        v = verify(run_module, mariadb_pair, table="nokey")
         assert v.get("failed") and "set key_columns" in v["msg"]
-        assert verify(mariadb_pair, tmp_path, table="nokey", key_columns=["a"])["passed"]
+        assert verify(run_module, mariadb_pair, table="nokey", key_columns=["a"])["passed"]
     finally:
         mariadb_pair.source.sql("DROP TABLE IF EXISTS faultline.nokey")
-    v = verify(mariadb_pair, tmp_path, source_user="nobody", source_password="wrong")
+    v = verify(run_module, mariadb_pair, source_user="nobody", source_password="wrong")
     assert v.get("failed") and "cannot connect to source" in v["msg"] and "Access denied" in v["msg"]
     assert "wrong" not in v["msg"]
-    v = verify(mariadb_pair, tmp_path, destination_port=1)
+    v = verify(run_module, mariadb_pair, destination_port=1)
     assert v.get("failed") and "cannot connect to destination" in v["msg"]
-    v = verify(mariadb_pair, tmp_path, table="no_such_table")
+    v = verify(run_module, mariadb_pair, table="no_such_table")
     assert v.get("failed") and "does not exist" in v["msg"]
-    v = verify(mariadb_pair, tmp_path, datagen_run_id="x", acked_ranges=[[5, 1]])
+    v = verify(run_module, mariadb_pair, datagen_run_id="x", acked_ranges=[[5, 1]])
     assert v.get("failed") and "acked_ranges" in v["msg"]
