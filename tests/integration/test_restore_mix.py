@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from test_process_support import proc_state, state_dir, wait_for  # noqa: F401 -- state_dir is a fixture
+from support.util import proc_state, wait_for
 from test_tc001_support import tc001_lab  # noqa: F401 -- fixture used by name
 
 pytestmark = pytest.mark.lab

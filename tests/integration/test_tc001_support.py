@@ -15,7 +15,7 @@ import pymysql
 import pymysql.cursors
 import pytest
 
-from test_process_support import wait_for
+from support.util import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_PLAYBOOK = os.path.join(ROOT, "playbooks", "lab.yml")
