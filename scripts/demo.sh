@@ -10,7 +10,6 @@ export ANSIBLE_CONFIG=$ROOT/ansible.cfg
 
 FAULT_TYPE=${FAULT_TYPE:-reject}
 FAULT_DURATION=${FAULT_DURATION:-10}
-OBSERVE_SECONDS=${OBSERVE_SECONDS:-15}
 SCENARIO=tc004_connection_refused
 REPORTS=${FAULTLINE_REPORT_DIR:-$ROOT/reports}
 # TC-004 needs only the MariaDB part of the lab.
@@ -31,7 +30,7 @@ echo "== TC-004: ${FAULT_TYPE} on the source port for ${FAULT_DURATION}s"
 marker=$(mktemp /tmp/faultline-demo.XXXXXX)
 ansible-playbook "playbooks/$SCENARIO.yml" \
   -e "fault_type=$FAULT_TYPE" -e "fault_duration=$FAULT_DURATION" \
-  -e "observe_seconds=$OBSERVE_SECONDS" -e "faultline_report_dir=$REPORTS"
+  -e "faultline_report_dir=$REPORTS"
 rc=$?
 
 # The newest report directory written by this run.
