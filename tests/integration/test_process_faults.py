@@ -220,7 +220,7 @@ def test_service_stop_fault_planner(mariadb_pair, state_dir):
     assert [a["op"] for a in plan["revert"]] == ["spawn", "wait_port"]
     assert plan["type"] == "service" and fault.kind == "network"
 
-    check = FaultEngine(EngineModule(check=True), state_dir).apply(fault)
+    check = FaultEngine(EngineModule(check_mode=True), state_dir).apply(fault)
     assert check["changed"] and port_open("127.0.0.1", src.port) and records(state_dir) == []
 
     old = src.pid()
