@@ -1,14 +1,16 @@
 """datagen throughput vs sysbench oltp_insert on the same throwaway server.
 
   .venv/bin/python benchmarks/datagen_bench.py [--seconds 5] [--rounds 3] [--bulk-rows 500000] [--batch 2000]
+                                               [--drivers auto,pymysql]
 
-Starts its own MariaDB source + replica (ports 3347/3348, tests/integration/test_datagen_pair.py;
-FAULTLINE_PAIR=lab uses the lab's 3317/3318 instead) and runs, --rounds times, interleaved so
-that load from anything else on the machine hits both sides alike:
+Starts its own MariaDB source + replica (ports 3347/3348, tests/integration/support/mariadb.py)
+and runs, --rounds times, interleaved so that load from anything else on the machine hits both
+sides alike:
 
   * anchor: sysbench oltp_insert, 1 thread, --seconds (one autocommit INSERT per event);
-  * datagen single: batch 1 (one row per transaction, one connection), --seconds;
-  * datagen bulk: --bulk-rows rows, --batch rows per multi-row INSERT.
+  * datagen single: batch 1 (one row per transaction, one connection), --seconds, once per
+    driver in --drivers ("auto" = what the module's default picks: mysqlclient when installed);
+  * datagen bulk: --bulk-rows rows, --batch rows per multi-row INSERT (first driver).
 
 Both sides write to the same server with the same settings (printed), each to its own table;
 datagen keeps its real JSONL ledger (background.Output).  One warm-up of each (not counted) first;
@@ -16,7 +18,8 @@ every phase starts with the replica caught up.  Besides rows/s it prints the cli
 per row (user + system), which load from other processes on the machine does not skew.  Prints the per-round figures, then the
 medians on one line:
 
-  anchor sysbench oltp_insert: N rows/s | datagen single: M rows/s (x.xx of anchor) | datagen bulk: K rows/s (target 50000)
+  anchor sysbench oltp_insert: N rows/s | datagen single (mysqlclient): M rows/s (x.xx of anchor) |
+  datagen single (pymysql): ... | datagen bulk (mysqlclient): K rows/s (target 50000)
 """
 import argparse
 import os
@@ -32,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from test_datagen_pair import SERVER_OPTS, make_pair  # noqa: E402
+from support.mariadb import SERVER_OPTS, make_pair  # noqa: E402
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen import generator as gen  # noqa: E402
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.background import Output, StopFlag  # noqa: E402
 
@@ -64,6 +67,11 @@ def run_datagen(port, cpu=None, **params):
     return summary["rows_acked"], secs
 
 
+def _loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def _sysbench_args(port):
     return ["--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=%d" % port, "--mysql-user=root",
             "--mysql-password=", "--mysql-db=sbtest", "--tables=1", "--table-size=10000", "--threads=1"]
@@ -73,7 +81,7 @@ def sysbench(port, seconds):
     """sysbench oltp_insert (each query is one single-row autocommit INSERT): (rows/s, client CPU s per row)."""
     c0 = _cpu(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(["sysbench", "oltp_insert"] + _sysbench_args(port) + ["--time=%d" % seconds, "run"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     if proc.returncode:
         raise SystemExit("sysbench failed:\n" + proc.stdout[-2000:])
     m = re.search(r"queries:\s+(\d+)\s+\(([\d.]+) per sec", proc.stdout)
@@ -86,43 +94,59 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bulk-rows", type=int, default=500000)
     ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--drivers", default="auto,pymysql",
+                    help="comma-separated datagen drivers for the single-row phase (auto, pymysql, mysqlclient)")
     a = ap.parse_args()
+    drivers = []
+    for d in a.drivers.split(","):
+        d = gen.resolve_driver(d.strip())
+        if d == "mysqlclient" and gen.MySQLdb is None:
+            raise SystemExit("mysqlclient (MySQLdb) is not installed")
+        if d not in drivers:
+            drivers.append(d)
     pair = make_pair()
     try:
         port = pair.source.port
         pair.source.sql("CREATE DATABASE IF NOT EXISTS sbtest")
         subprocess.run(["sysbench", "oltp_insert"] + _sysbench_args(port) + ["cleanup"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # nothing to clean up on a fresh server
         subprocess.run(["sysbench", "oltp_insert"] + _sysbench_args(port) + ["prepare"], check=True,
                        stdout=subprocess.DEVNULL)
         print("server: MariaDB %s on 127.0.0.1:%d, one replica attached; same server and settings for "
               "sysbench and datagen: %s" % (pair.source.sql("SELECT VERSION()")[0][0], port, " ".join(SERVER_OPTS)))
         # warm-up (not counted): the first writes on a fresh server pay for its caches
         sysbench(port, 1)
-        run_datagen(port, total=50000, batch=a.batch)
+        run_datagen(port, total=50000, batch=a.batch, driver=drivers[0])
+        for d in drivers:
+            run_datagen(port, total=2000, batch=1, driver=d)
         pair.wait_replica(600)
-        anchor, single, bulk = [], [], []
+        print("datagen drivers: %s (load average %s)" % (", ".join(drivers), _loadavg()))
+        anchor, bulk, single = [], [], dict((d, []) for d in drivers)
         for n in range(1, a.rounds + 1):
             # each phase starts with the replica caught up, so none pays for the previous one's apply
             rate, sb_cpu = sysbench(port, a.seconds)
             anchor.append(rate)
             pair.wait_replica(600)
+            print("round %d: sysbench %.0f rows/s (client CPU %.0f us/row)" % (n, rate, sb_cpu * 1e6), end="")
+            for d in drivers:
+                cpu = []
+                rows, secs = run_datagen(port, cpu=cpu, duration=a.seconds, batch=1, driver=d)
+                single[d].append(rows / secs)
+                pair.wait_replica(600)
+                print(" | datagen single (%s) %.0f rows/s (client CPU %.0f us/row)"
+                      % (d, single[d][-1], cpu[0] / rows * 1e6), end="")
             cpu = []
-            rows, secs = run_datagen(port, cpu=cpu, duration=a.seconds, batch=1)
-            single.append(rows / secs)
-            pair.wait_replica(600)
-            print("round %d: sysbench %.0f rows/s (client CPU %.0f us/row) | datagen single %.0f rows/s "
-                  "(client CPU %.0f us/row)" % (n, rate, sb_cpu * 1e6, single[-1], cpu[0] / rows * 1e6), end="")
-            cpu = []
-            rows, secs = run_datagen(port, cpu=cpu, total=a.bulk_rows, batch=a.batch)
+            rows, secs = run_datagen(port, cpu=cpu, total=a.bulk_rows, batch=a.batch, driver=drivers[0])
             bulk.append(rows / secs)
             pair.wait_replica(600)
-            print(" | datagen bulk %.0f rows/s (%d rows, batch %d, %.1fs, client CPU %.1f us/row)"
-                  % (bulk[-1], rows, a.batch, secs, cpu[0] / rows * 1e6))
-        sb, one, many = (statistics.median(x) for x in (anchor, single, bulk))
+            print(" | datagen bulk (%s) %.0f rows/s (%d rows, batch %d, %.1fs, client CPU %.1f us/row) | load %s"
+                  % (drivers[0], bulk[-1], rows, a.batch, secs, cpu[0] / rows * 1e6, _loadavg()))
+        sb, many = statistics.median(anchor), statistics.median(bulk)
         print("medians of %d rounds (%ds each; bulk %d rows):" % (a.rounds, a.seconds, a.bulk_rows))
-        print("anchor sysbench oltp_insert: %.0f rows/s | datagen single: %.0f rows/s (%.2f of anchor) | "
-              "datagen bulk: %.0f rows/s (target %d)" % (sb, one, one / sb, many, BULK_TARGET))
+        print(" | ".join(["anchor sysbench oltp_insert: %.0f rows/s" % sb] +
+                         ["datagen single (%s): %.0f rows/s (%.2f of anchor)"
+                          % (d, statistics.median(single[d]), statistics.median(single[d]) / sb) for d in drivers] +
+                         ["datagen bulk (%s): %.0f rows/s (target %d)" % (drivers[0], many, BULK_TARGET)]))
     finally:
         pair.stop()
 

@@ -227,7 +227,7 @@ def test_writer_outage_indeterminate_never_duplicates(monkeypatch):
 
 def test_writer_server_error_is_failed_and_retried(monkeypatch):
     ro = pymysql.err.OperationalError(1290, "The MariaDB server is running with the --read-only option")
-    server, s, _ = run_writer(monkeypatch, [("before", ro)], total=6, batch=3)
+    server, s = run_writer(monkeypatch, [("before", ro)], total=6, batch=3)[:2]
     assert sorted(server.rows) == list(range(1, 7))
     assert s["writes_failed"] == 1 and s["acked_ranges"] == [[1, 6]]
     assert "read-only" in s["errors"][0]
@@ -320,3 +320,100 @@ def test_insert_once_rejects_a_non_ok_answer():
     with pytest.raises(pymysql.err.InterfaceError):
         gen.insert_once(conn, b"INSERT INTO t VALUES (1)")
     assert len(conn.commands) == 1
+
+
+# ---- drivers: PyMySQL and mysqlclient (MySQLdb) classify the same way ---------
+
+def _driver_errors():
+    """(driver name, module with OperationalError/IntegrityError/InterfaceError)."""
+    out = [("pymysql", pymysql.err)]
+    if gen.MySQLdb is not None:
+        out.append(("mysqlclient", gen.MySQLdb))
+    return out
+
+
+@pytest.mark.parametrize("name,err", _driver_errors())
+@pytest.mark.parametrize("exc,code,expect", [
+    ("OperationalError", 2013, "indeterminate"),   # lost while reading the answer: maybe committed
+    ("OperationalError", 2055, "indeterminate"),   # the same, MySQL's libmysqlclient wording
+    ("IntegrityError", 1062, "indeterminate"),     # duplicate key on a retry: the first try landed
+    ("OperationalError", 2006, "failed"),          # gone away: raised when the send itself failed
+    ("OperationalError", 2003, "failed"),          # refused: nothing sent
+    ("OperationalError", 1290, "failed"),          # read-only server: refused the statement
+    ("InterfaceError", 0, "failed"),               # closed connection
+])
+def test_classify_both_drivers(name, err, exc, code, expect):
+    e = getattr(err, exc)(code, "message")
+    assert isinstance(e, gen.DB_ERRORS)
+    assert gen.classify(e) == expect
+    assert gen._connection_lost(e) == (code == 0 or code >= 2000)
+
+
+def test_resolve_driver():
+    assert gen.resolve_driver("pymysql") == "pymysql"
+    assert gen.resolve_driver("mysqlclient") == "mysqlclient"
+    assert gen.resolve_driver("auto") == ("mysqlclient" if gen.MySQLdb is not None else "pymysql")
+    with pytest.raises(gen.DatagenError, match="one of auto, pymysql, mysqlclient"):
+        gen.resolve_driver("odbc")
+
+
+class CConn(object):
+    """A connection with MySQLdb's interface: ``query`` sends and reads the answer."""
+
+    def __init__(self, server):
+        self.server, self.queries = server, []
+
+    def query(self, sql):
+        self.queries.append(sql)
+        FakeCursor(self.server).execute(sql)
+
+    def cursor(self):
+        return FakeCursor(self.server)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.skipif(gen.MySQLdb is None, reason="mysqlclient not installed")
+def test_writer_mysqlclient_outage_same_ledger_as_pymysql(monkeypatch):
+    """The same outage script with MySQLdb's exceptions through the C driver's path
+    gives the same ledger as with PyMySQL's (test_writer_outage_indeterminate_never_duplicates)."""
+    E = gen.MySQLdb
+    refused = E.OperationalError(2003, "Can't connect to server on '127.0.0.1' (111)")
+    server = FakeServer([("after", E.OperationalError(2013, "Lost connection to server during query")),
+                         ("connect", refused), ("connect", refused),
+                         ("before", E.OperationalError(2013, "Lost connection")),
+                         ("before", E.OperationalError(2006, "Server has gone away")),
+                         ("connect", refused)])
+    conns = []
+
+    def fake_connect(kw, timeout):
+        exc = server.next_fault("connect")
+        if exc:
+            raise exc
+        conns.append(CConn(server))
+        return conns[-1]
+
+    monkeypatch.setattr(gen, "connect_mysqlclient", fake_connect)
+    monkeypatch.setattr(gen, "connect", lambda *a, **k: pytest.fail("PyMySQL used with driver mysqlclient"))
+    out = Out()
+    summary = gen.Writer({}, dict(run_id="r1", total=20, batch=5, max_backoff=0.001, driver="mysqlclient"),
+                         out, Flag()).run()
+    s = gen.summarize(out.lines)
+    assert sorted(server.rows) == list(range(1, 21))
+    assert s["acked_ranges"] == [[1, 20]] and s["rows_acked"] == 20
+    assert s["writes_indeterminate"] == 2 and s["indeterminate_ranges"] == []
+    assert s["writes_failed"] == 2 and s["rows_failed"] == 5
+    assert summary["reason"] == "done" and s["events"][0]["detail"]["driver"] == "mysqlclient"
+    assert all(q.startswith(b"INSERT INTO ") for c in conns for q in c.queries)  # inserts go out via query()
+    assert sum(len(c.queries) for c in conns) == server.inserts + 2  # + the 2 that failed before applying
+
+
+@pytest.mark.skipif(gen.MySQLdb is None, reason="mysqlclient not installed")
+def test_connect_mysqlclient_arguments(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(gen.MySQLdb, "connect", lambda **kw: seen.update(kw))
+    gen.connect_mysqlclient(dict(host="h", port=3317, user="u", password="p", connect_timeout=0.5,
+                                 autocommit=True, charset="utf8mb4", database="faultline"), 2.5)
+    assert seen == dict(host="h", port=3317, user="u", password="p", charset="utf8mb4", autocommit=True,
+                        connect_timeout=1, read_timeout=3, write_timeout=3, database="faultline")

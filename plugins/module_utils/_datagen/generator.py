@@ -27,6 +27,7 @@ import hashlib
 import math
 import re
 import time
+import traceback
 import uuid
 import zlib
 
@@ -35,6 +36,28 @@ from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     connect, error_text, pymysql,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import make_event
+
+
+class _NotInstalledError(Exception):
+    """Stands in for the error class of a driver that is not installed (never raised)."""
+
+
+try:  # optional C driver (mysqlclient): less client CPU per write than PyMySQL
+    import MySQLdb
+    from MySQLdb import MySQLError as _MySQLdbError
+    MYSQLCLIENT_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the target
+    MySQLdb = None
+    _MySQLdbError = _NotInstalledError
+    MYSQLCLIENT_IMPORT_ERROR = traceback.format_exc()
+try:
+    from pymysql.err import MySQLError as _PyMySQLError
+except ImportError:  # pragma: no cover - require_pymysql reports it
+    _PyMySQLError = _NotInstalledError
+
+DRIVERS = ("auto", "pymysql", "mysqlclient")
+# exceptions that end a write: either driver's errors, and socket errors
+DB_ERRORS = (_PyMySQLError, _MySQLdbError, OSError)
 
 DEFAULT_DATABASE = "faultline"
 DEFAULT_TABLE = "faultline_datagen"
@@ -45,8 +68,10 @@ GENERATORS = ("run_id", "seq", "payload", "checksum", "now", "uuid", "int")
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-# client errors after which the statement may have reached the server
-_LOST_ANSWER = (2013,)
+# client errors after which the statement may have reached the server: the answer was
+# lost (2013 CR_SERVER_LOST; 2055 CR_SERVER_LOST_EXTENDED, MySQL's libmysqlclient).
+# 2006 (server gone away) is raised by both drivers only when sending failed: not sent.
+_LOST_ANSWER = (2013, 2055)
 _DUPLICATE_KEY = 1062
 
 
@@ -304,7 +329,32 @@ def classify(exc):
 
 def _connection_lost(exc):
     code = exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else 0
-    return not isinstance(exc, pymysql.err.MySQLError) or code == 0 or code >= 2000
+    return isinstance(exc, OSError) or code == 0 or code >= 2000
+
+
+def resolve_driver(name=None):
+    """'auto' -> 'mysqlclient' when MySQLdb imports, else 'pymysql'.  Raises DatagenError
+    for an unknown name; an explicit 'mysqlclient' that does not import is the caller's
+    to report (``MYSQLCLIENT_IMPORT_ERROR``)."""
+    name = name or "auto"
+    if name not in DRIVERS:
+        raise DatagenError("driver %r: one of %s" % (name, ", ".join(DRIVERS)))
+    if name == "auto":
+        return "mysqlclient" if MySQLdb is not None else "pymysql"
+    return name
+
+
+def connect_mysqlclient(kw, timeout):
+    """A MySQLdb connection from pymysql-style keyword arguments (timeouts in whole seconds)."""
+    args = dict(host=kw.get("host") or "127.0.0.1", port=int(kw.get("port") or 3306), user=kw.get("user") or "",
+                password=kw.get("password") or "", charset=kw.get("charset") or "utf8mb4",
+                autocommit=bool(kw.get("autocommit", True)),
+                connect_timeout=max(1, int(math.ceil(float(kw.get("connect_timeout") or 5)))),
+                read_timeout=max(1, int(math.ceil(timeout))), write_timeout=max(1, int(math.ceil(timeout))))
+    for k in ("unix_socket", "database"):
+        if kw.get(k):
+            args[k] = kw[k]
+    return MySQLdb.connect(**args)
 
 
 _COM_QUERY = 0x03
@@ -333,6 +383,7 @@ class Writer(object):
         self.conn_kw["database"] = p.get("database") or DEFAULT_DATABASE
         self.p, self.out, self.flag, self.host = p, output, flag, host
         self.run_id = p["run_id"]
+        self.driver = resolve_driver(p.get("driver") or "pymysql")
         columns = p.get("columns") or DEFAULT_COLUMNS
         self.rows = RowMaker(self.run_id, columns, p.get("payload_size") or 64,
                              literal=lambda v: pymysql.converters.escape_string(str(v)).join("''"))
@@ -421,6 +472,12 @@ class Writer(object):
         if self.conn is not None:
             return True
         try:
+            if self.driver == "mysqlclient":
+                # one C call per write: mysql_real_query sends the INSERT and reads its OK/error
+                self.conn = connect_mysqlclient(self.conn_kw, self.io_timeout)
+                self.cur = self.conn.cursor()
+                self.send = self.conn.query
+                return True
             self.conn = connect(self.conn_kw, dict_cursor=False, read_timeout=self.io_timeout,
                                 write_timeout=self.io_timeout)
             self.cur = self.conn.cursor()
@@ -432,7 +489,9 @@ class Writer(object):
             else:
                 self.send = self.cur.execute
             return True
-        except (pymysql.err.MySQLError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - DB_ERRORS only (a tuple built at import time)
+            if not isinstance(e, DB_ERRORS):
+                raise
             text = self.failure(e)
             if self.pending and self.pending["status"] != "indeterminate":
                 self.line(self.pending["seqs"], "failed", text)
@@ -464,7 +523,9 @@ class Writer(object):
                     return
             # one round trip: a single autocommit INSERT (multi-row VALUES for batch > 1)
             self.send(self.insert_sql + b",".join(self.pending["rows"]))
-        except (pymysql.err.MySQLError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - DB_ERRORS only (a tuple built at import time)
+            if not isinstance(e, DB_ERRORS):
+                raise
             status = classify(e) if self.pending["status"] != "indeterminate" else "indeterminate"
             text = self.failure(e)
             if self.pending["status"] != status or status == "failed":
@@ -488,7 +549,7 @@ class Writer(object):
         last_progress = t0
         self.event("started", schedule={k: self.p.get(k) for k in
                                         ("count", "interval", "rate", "total", "duration", "batch")},
-                   planned_rows=self.sched.planned())
+                   planned_rows=self.sched.planned(), driver=self.driver)
         reason = "done"
         try:
             while True:

@@ -37,8 +37,17 @@ def key_cmp_sql(quoted_cols, values, op):
 
 
 def range_sql(quoted_cols, lo, hi):
-    """WHERE clause for ``lo <= key < hi`` (either may be None)."""
+    """WHERE clause for ``lo <= key < hi`` (either may be None).  Leading key columns
+    on which ``lo`` and ``hi`` agree become plain equalities (``c1 = v AND ...``): the
+    same rows, and a much cheaper test per row than the expanded OR form."""
     parts, args = [], []
+    if lo is not None and hi is not None:
+        k = 0
+        while k < len(quoted_cols) - 1 and lo[k] == hi[k]:
+            parts.append("%s = %%s" % quoted_cols[k])
+            args.append(lo[k])
+            k += 1
+        quoted_cols, lo, hi = quoted_cols[k:], list(lo)[k:], list(hi)[k:]
     if lo is not None:
         s, a = key_cmp_sql(quoted_cols, list(lo), ">=")
         parts.append(s)
@@ -115,6 +124,13 @@ class Diff(object):
         return not any(self.counts.values())
 
 
+def rest(whole, part):
+    """Checksum (rows, xor, sum) of a range minus one of its parts: rows and sums
+    subtract, the XOR of the part cancels out.  Exact, so a drill-down step queries
+    only the left half and derives the right half from the range's own checksum."""
+    return (whole[0] - part[0], whole[1] ^ part[1], whole[2] - part[2])
+
+
 def drill(src, dst, lo, hi, sums, diff, leaf_rows=500, fetch_limit=100000, depth=0):
     """Find the differing keys in ``[lo, hi)`` whose checksums ``sums`` = (src, dst) differ."""
     cs, cd = sums
@@ -131,9 +147,12 @@ def drill(src, dst, lo, hi, sums, diff, leaf_rows=500, fetch_limit=100000, depth
         side, n = (src, n_src) if n_src >= n_dst else (dst, n_dst)
         mid = side.key_at(lo, hi, n // 2)
         if mid is not None and (lo is None or tuple(mid) != tuple(lo)):
-            for a, b in ((lo, mid), (mid, hi)):
-                drill(src, dst, a, b, parallel(lambda: src.checksum(a, b), lambda: dst.checksum(a, b)),
-                      diff, leaf_rows, fetch_limit, depth + 1)
+            left = parallel(lambda: src.checksum(lo, mid), lambda: dst.checksum(lo, mid))
+            right = (rest(cs, left[0]), rest(cd, left[1]))
+            if min(right[0][0], right[1][0]) <= 0:  # an empty side is confirmed by the servers
+                right = parallel(lambda: src.checksum(mid, hi), lambda: dst.checksum(mid, hi))
+            drill(src, dst, lo, mid, left, diff, leaf_rows, fetch_limit, depth + 1)
+            drill(src, dst, mid, hi, right, diff, leaf_rows, fetch_limit, depth + 1)
             return
     rows_s, rows_d = parallel(lambda: src.rows(lo, hi, fetch_limit), lambda: dst.rows(lo, hi, fetch_limit))
     diff.rows(rows_s, rows_d)
