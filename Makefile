@@ -7,10 +7,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 # iproute2, util-linux (unshare) and openssh-server/-client: lab hosts in
-# network namespaces; websocketd: the WebSocket lab; sysbench, percona-toolkit: make bench.
+# network namespaces; websocketd: the WebSocket lab; sysbench, percona-toolkit: make bench;
+# libmariadb-dev, pkg-config, gcc, python3-dev: build mysqlclient (the C driver datagen uses when installed).
 APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps util-linux \
 	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync \
-	python3-venv shellcheck
+	python3-venv shellcheck libmariadb-dev pkg-config gcc python3-dev
 # Lab components for lab-up / lab-down (empty: all of them, see playbooks/lab.yml),
 # e.g. make lab-up LAB_COMPONENTS=mysql,hosts
 LAB_COMPONENTS ?=
