@@ -26,6 +26,32 @@ def test_range_sql():
     assert sql == "`k` >= %s AND `k` < %s" and args == [3, 9]
 
 
+def test_range_sql_shared_prefix_is_an_equality():
+    cols = ["`run_id`", "`seq`"]
+    sql, args = chunks.range_sql(cols, ("r1", 5), ("r1", 9))
+    assert sql == "`run_id` = %s AND `seq` >= %s AND `seq` < %s" and args == ["r1", 5, 9]
+    sql, args = chunks.range_sql(cols, ("r1", 5), ("r2", 1))   # no shared prefix: expanded form
+    assert sql.startswith("(`run_id` > %s OR (`run_id` = %s AND `seq` >= %s))") and args == ["r1", "r1", 5, "r2", "r2", 1]
+    assert chunks.range_sql(cols, ("r1", 5), None)[1] == ["r1", "r1", 5]
+
+
+def test_range_sql_selects_the_same_rows_as_the_tuple_order():
+    keys = [(a, b) for a in ("a", "b", "c") for b in range(5)]
+    for lo in [None] + keys:
+        for hi in [None] + keys:
+            sql, args = chunks.range_sql(["a", "b"], lo, hi)
+            expr = sql.replace("1=1", "True").replace("%s", "{}").replace(" = ", " == ").replace("AND", "and").replace("OR", "or")
+            want = [k for k in keys if (lo is None or k >= lo) and (hi is None or k < hi)]
+            got = [k for k in keys if eval(expr.format(*[repr(a) for a in args]), {}, {"a": k[0], "b": k[1]})]
+            assert got == want, (lo, hi, sql)
+
+
+def test_rest_is_the_other_part_of_a_range():
+    side = MemSide(base(100))
+    whole, left = side.checksum((10,), (90,)), side.checksum((10,), (40,))
+    assert chunks.rest(whole, left) == side.checksum((40,), (90,))
+
+
 def test_chunk_ranges():
     assert chunks.chunk_ranges([]) == [(None, None)]
     assert chunks.chunk_ranges([(5,), (9,)]) == [(None, (5,)), ((5,), (9,)), ((9,), None)]
@@ -101,6 +127,15 @@ def test_drill_recurses_in_big_chunk():
     diff, s, _d = run_compare(src, dst, [], leaf=8)
     assert diff.keys["missing"] == [[3], [999]]
     assert s.queries < 60   # halving, not a row-by-row scan
+
+
+def test_drill_queries_one_half_per_split():
+    src = base(1024)
+    dst = [r for r in src if r[0] != (700,)]
+    diff, s, d = run_compare(src, dst, [], leaf=8)
+    assert diff.keys["missing"] == [[700]] and diff.counts["missing"] == 1
+    # 1 top-level + 1 per split (the right half is derived): 1024 -> 8 rows is 7 splits
+    assert s.queries == d.queries == 1 + 7
 
 
 def test_compare_composite_keys():
