@@ -417,3 +417,12 @@ def test_connect_mysqlclient_arguments(monkeypatch):
                                  autocommit=True, charset="utf8mb4", database="faultline"), 2.5)
     assert seen == dict(host="h", port=3317, user="u", password="p", charset="utf8mb4", autocommit=True,
                         connect_timeout=1, read_timeout=3, write_timeout=3, database="faultline")
+
+
+@pytest.mark.skipif(gen.MySQLdb is None, reason="mysqlclient not installed")
+def test_connect_mysqlclient_really_uses_the_unix_socket(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(gen.MySQLdb, "connect", lambda **kw: seen.update(kw))
+    gen.connect_mysqlclient(dict(host="127.0.0.1", port=3317, user="u", unix_socket="/run/x.sock"), 2)
+    # libmariadb ignores unix_socket unless the host is "localhost"
+    assert seen["unix_socket"] == "/run/x.sock" and seen["host"] == "localhost"

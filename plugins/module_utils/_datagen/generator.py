@@ -354,6 +354,10 @@ def connect_mysqlclient(kw, timeout):
     for k in ("unix_socket", "database"):
         if kw.get(k):
             args[k] = kw[k]
+    if args.get("unix_socket"):
+        # libmariadb only takes the socket when the host is "localhost" (PyMySQL
+        # takes it whatever the host): without this the writer silently used TCP
+        args["host"] = "localhost"
     return MySQLdb.connect(**args)
 
 
