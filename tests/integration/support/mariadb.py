@@ -189,7 +189,7 @@ class Pair(object):
             self.start_replication()
             self.insert(5)
             self.wait_synced()
-        except Exception:
+        except BaseException:  # also Ctrl-C during install: nothing may be left behind
             self.stop()
             raise
         return self
