@@ -47,6 +47,7 @@ import pytest
 from support import mariadb
 from support.ansible import LAB_PLAYBOOK, run_module, run_playbook
 from support.util import pid_alive, read_pidfile
+from support.tc001 import tc001_lab_session
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background, runtime
 
@@ -73,7 +74,7 @@ def read_lab():
 
 
 def lab_up():
-    cp = run_playbook(LAB_PLAYBOOK, {"lab_state": "up"})
+    cp = run_playbook(LAB_PLAYBOOK, {"lab_state": "up", "lab_components": ["mysql"]})
     desc = read_lab()
     if cp.returncode != 0 or desc is None:
         raise RuntimeError("lab up failed (rc=%d):\n%s\n%s" % (cp.returncode, cp.stdout[-4000:], cp.stderr[-2000:]))
@@ -81,7 +82,7 @@ def lab_up():
 
 
 def lab_down():
-    cp = run_playbook(LAB_PLAYBOOK, {"lab_state": "down"})
+    cp = run_playbook(LAB_PLAYBOOK, {"lab_state": "down", "lab_components": ["mysql"]})
     if cp.returncode != 0:
         raise RuntimeError("lab down failed (rc=%d):\n%s\n%s" % (cp.returncode, cp.stdout[-4000:], cp.stderr[-2000:]))
     return cp
@@ -179,6 +180,12 @@ def mariadb_pair():
         yield pair
     finally:
         pair.stop()
+
+
+@pytest.fixture(scope="session")
+def tc001_lab(run_playbook):
+    """A private MariaDB lab (3417/3418) for the TC-001 and restore-mix tests (support/tc001.py)."""
+    yield from tc001_lab_session(run_playbook)
 
 
 @pytest.fixture

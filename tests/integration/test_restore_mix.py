@@ -7,7 +7,6 @@ import socket
 import pytest
 
 from support.util import proc_state, wait_for
-from test_tc001_support import tc001_lab  # noqa: F401 -- fixture used by name
 
 pytestmark = pytest.mark.lab
 

@@ -5,7 +5,6 @@ import os
 
 import pytest
 
-from test_tc001_support import tc001_lab  # noqa: F401 -- fixture used by name
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -15,10 +15,9 @@ import pymysql
 import pymysql.cursors
 import pytest
 
+from support.ansible import LAB_PLAYBOOK
 from support.util import wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAB_PLAYBOOK = os.path.join(ROOT, "playbooks", "lab.yml")
 LAB_VARS = {
     "lab_mysql_source_port": int(os.environ.get("FAULTLINE_TC001_SOURCE_PORT", "3417")),
     "lab_mysql_replica_port": int(os.environ.get("FAULTLINE_TC001_REPLICA_PORT", "3418")),
@@ -82,8 +81,8 @@ class Lab(object):
         wait_for(lambda: self.replica_status()["Slave_IO_Running"] == "Yes", 30, 0.2, "replica IO thread")
 
 
-@pytest.fixture(scope="session")
-def tc001_lab(run_playbook):
+def tc001_lab_session(run_playbook):
+    """Generator behind the ``tc001_lab`` fixture (conftest.py)."""
     state_file = os.path.join(LAB_VARS["lab_mysql_base_dir"], "lab_mysql.json")
     desc = _read(state_file)
     started = desc is None
