@@ -35,7 +35,6 @@ Plain helpers (paths, ``ansible_env``, ``wait_for`` ...) are in the
 
 Set ``FAULTLINE_KEEP_LAB=1`` to leave a lab this session started running.
 """
-import json
 import os
 import time
 import types
@@ -46,7 +45,7 @@ import pytest
 
 from support import mariadb
 from support.ansible import LAB_PLAYBOOK, run_module, run_playbook
-from support.util import pid_alive, read_pidfile
+from support import util
 from support.tc001 import tc001_lab_session
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background, runtime
@@ -59,18 +58,8 @@ PAIR_PORTS = (int(os.environ.get("FAULTLINE_PAIR_SOURCE_PORT", "3357")),
 
 
 def read_lab():
-    """The lab description if the lab is up (both servers alive and listening), else None."""
-    try:
-        with open(LAB_STATE_FILE) as f:
-            desc = json.load(f)
-    except (OSError, ValueError):
-        return None
-    for inst in ("source", "replica"):
-        i = desc.get(inst) or {}
-        pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
-        if not (pid and pid_alive(pid) and runtime.port_open(i["host"], i["port"])):
-            return None
-    return desc
+    """The shared lab's description if it is up, else None."""
+    return util.read_lab(LAB_STATE_FILE)
 
 
 def lab_up():

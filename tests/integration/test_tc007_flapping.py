@@ -17,11 +17,10 @@ import pymysql
 import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
-from support.util import pid_alive, read_pidfile
+from support.util import read_lab
 from test_flap_timing import owned_chains  # noqa: I201
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="network faults need root")]
 
@@ -34,17 +33,7 @@ LAB_VARS = {"lab_mysql_source_port": SOURCE_PORT, "lab_mysql_replica_port": REPL
 
 
 def _read_lab():
-    try:
-        with open(os.path.join(BASE_DIR, "lab_mysql.json")) as f:
-            desc = json.load(f)
-    except (OSError, ValueError):
-        return None
-    for inst in ("source", "replica"):
-        i = desc.get(inst) or {}
-        pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
-        if not (pid and pid_alive(pid) and port_open(i["host"], i["port"])):
-            return None
-    return desc
+    return read_lab(os.path.join(BASE_DIR, "lab_mysql.json"))
 
 
 def _lab(run_playbook, state):

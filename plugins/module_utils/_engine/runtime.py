@@ -81,30 +81,30 @@ def make_event(source, ident, event, detail=None, host=None, ts=None):
 # processes: identity that survives pid reuse
 # --------------------------------------------------------------------------
 
-def proc_starttime(pid):
-    """Start time of ``pid`` in clock ticks since boot, or None if gone."""
+def _proc_stat(pid):
+    """Fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
     try:
         with open("/proc/%d/stat" % int(pid), "r") as f:
             data = f.read()
     except (IOError, OSError, ValueError):
         return None
     # comm may contain spaces and parentheses: split after the last ')'
-    rest = data.rsplit(")", 1)[-1].split()
+    return data.rsplit(")", 1)[-1].split()
+
+
+def proc_starttime(pid):
+    """Start time of ``pid`` in clock ticks since boot, or None if gone."""
+    fields = _proc_stat(pid)
     try:
-        return int(rest[19])
-    except (IndexError, ValueError):
+        return int(fields[19])
+    except (TypeError, IndexError, ValueError):
         return None
 
 
 def proc_state(pid):
     """Single-letter state (R, S, T, Z ...) of ``pid`` or None."""
-    try:
-        with open("/proc/%d/stat" % int(pid), "r") as f:
-            data = f.read()
-    except (IOError, OSError, ValueError):
-        return None
-    rest = data.rsplit(")", 1)[-1].split()
-    return rest[0] if rest else None
+    fields = _proc_stat(pid)
+    return fields[0] if fields else None
 
 
 def proc_alive(pid, starttime=None):

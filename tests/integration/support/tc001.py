@@ -7,7 +7,6 @@ from FAULTLINE_TC001_SOURCE_PORT / _REPLICA_PORT / _LAB_BASE, default
 3417/3418 and /var/lib/faultline-lab-tc001/mysql) and take it down at the end
 of the session if they started it (FAULTLINE_KEEP_LAB=1 keeps it).
 """
-import json
 import os
 import time
 
@@ -16,28 +15,13 @@ import pymysql.cursors
 import pytest
 
 from support.ansible import LAB_PLAYBOOK
-from support.util import wait_for
+from support.util import read_lab, wait_for
 
 LAB_VARS = {
     "lab_mysql_source_port": int(os.environ.get("FAULTLINE_TC001_SOURCE_PORT", "3417")),
     "lab_mysql_replica_port": int(os.environ.get("FAULTLINE_TC001_REPLICA_PORT", "3418")),
     "lab_mysql_base_dir": os.environ.get("FAULTLINE_TC001_LAB_BASE", "/var/lib/faultline-lab-tc001/mysql"),
 }
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            desc = json.load(f)
-    except (OSError, ValueError):
-        return None
-    for inst in ("source", "replica"):
-        try:
-            with open(desc[inst]["pidfile"]) as f:
-                os.kill(int(f.read().strip()), 0)
-        except (OSError, ValueError, KeyError):
-            return None
-    return desc
 
 
 class Lab(object):
@@ -84,12 +68,12 @@ class Lab(object):
 def tc001_lab_session(run_playbook):
     """Generator behind the ``tc001_lab`` fixture (conftest.py)."""
     state_file = os.path.join(LAB_VARS["lab_mysql_base_dir"], "lab_mysql.json")
-    desc = _read(state_file)
+    desc = read_lab(state_file)
     started = desc is None
     try:
         if started:
             cp = run_playbook(LAB_PLAYBOOK, dict(LAB_VARS, lab_state="up"))
-            desc = _read(state_file)
+            desc = read_lab(state_file)
             if cp.returncode != 0 or desc is None:
                 pytest.fail("lab up failed (rc=%d):\n%s" % (cp.returncode, cp.stdout[-4000:]), pytrace=False)
         lab = Lab(desc, state_file)

@@ -1,6 +1,9 @@
 """Small process and wait helpers for the integration tests."""
+import json
 import os
 import time
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
 
 
 def wait_for(pred, timeout=30.0, step=0.1, what="condition"):
@@ -48,3 +51,18 @@ def reap(pid):
         os.waitpid(pid, os.WNOHANG)
     except OSError:
         pass
+
+
+def read_lab(path):
+    """A lab_mysql.json description if its lab is up (both servers alive and listening), else None."""
+    try:
+        with open(path) as f:
+            desc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    for inst in ("source", "replica"):
+        i = desc.get(inst) or {}
+        pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
+        if not (pid and pid_alive(pid) and port_open(i["host"], i["port"])):
+            return None
+    return desc
