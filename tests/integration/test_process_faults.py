@@ -170,8 +170,10 @@ def test_pause_resumes_on_time_when_the_play_is_killed(sleeper, tmp_path):
         resumed_at = time.time()
         assert proc_state(p.pid) in ("S", "R")
         assert abs(resumed_at - deadline) <= 1.0, (resumed_at, deadline)
-        ev = [e for e in runtime.Ledger(sd).events(rec["id"]) if e["event"] == "reverted"]
-        assert ev and ev[0]["detail"]["by"] == "supervisor" and ev[0]["detail"]["reason"] == "duration"
+        # journaled right after the SIGCONT: allow the line a moment to land
+        ev = wait_for(lambda: [e for e in runtime.Ledger(sd).events(rec["id"]) if e["event"] == "reverted"],
+                      3, 0.05, "the supervisor's reverted event")
+        assert ev[0]["detail"]["by"] == "supervisor" and ev[0]["detail"]["reason"] == "duration"
     finally:
         if play_proc.poll() is None:
             os.killpg(play_proc.pid, signal.SIGKILL)
