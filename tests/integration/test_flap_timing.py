@@ -10,14 +10,12 @@ nothing behind.
 """
 import json
 import os
-import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from test_network import connect  # noqa: I201 -- integration helpers
+from support.net import Listener, connect, owned_chains
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network faults need root")
 
@@ -26,34 +24,6 @@ INTERVAL = 0.5
 DURATION = 10.0
 TOLERANCE_S = 0.05    # the issue's bound
 PROBE_EVERY_S = 0.005
-
-
-class ClosingListener(object):
-    """Accepts and closes at once (thousands of probe connects, no fd build-up)."""
-
-    def __init__(self, port):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(512)
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _a = self.sock.accept()
-            except OSError:
-                return
-            c.close()
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self._t.join(2)
 
 
 class Prober(object):
@@ -93,24 +63,9 @@ class Prober(object):
         return out
 
 
-def owned_chains(state_dir):
-    """nft chains of the collection tagged with this ledger (other tests' chains ignored)."""
-    cp = subprocess.run(["nft", "list", "table", "inet", "faultline"], capture_output=True, text=True, check=False)
-    if cp.returncode != 0:
-        return []
-    chains, current = [], None
-    for line in cp.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("chain "):
-            current = line.split()[1]
-        elif current and "comment" in line and state_dir in line:
-            chains.append(current)
-    return chains
-
-
 @pytest.fixture
 def listener():
-    lst = ClosingListener(PORT)
+    lst = Listener(PORT, hold=False)
     yield lst
     lst.close()
 

@@ -3,80 +3,22 @@
 Each test listens on its own loopback port, faults it through Ansible, and
 checks what a real client sees. Every test restores in teardown.
 """
-import errno
 import json
 import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
 from support.ansible import ROOT, ansible_env, tool
+from support.net import Listener, connect, nft_chains
 from support.util import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network faults need root")
 
 PORT = 39401
-
-
-class Listener(object):
-    """A TCP server on 127.0.0.1 that accepts and holds connections."""
-
-    def __init__(self, port):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(64)
-        self.conns = []
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _a = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in the thread
-        except OSError:
-            pass
-        self.sock.close()
-        self._t.join(2)
-        for c in self.conns:
-            c.close()
-
-
-def connect(port, timeout=2.0):
-    """Outcome of one TCP connect: 'ok', 'refused' or 'timeout', and seconds taken."""
-    t0 = time.monotonic()
-    s = socket.socket()
-    s.settimeout(timeout)
-    try:
-        s.connect(("127.0.0.1", port))
-        return "ok", time.monotonic() - t0
-    except ConnectionRefusedError:
-        return "refused", time.monotonic() - t0
-    except (socket.timeout, TimeoutError):
-        return "timeout", time.monotonic() - t0
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e)), time.monotonic() - t0
-    finally:
-        s.close()
-
-
-def nft_chains():
-    cp = subprocess.run(["nft", "-j", "list", "table", "inet", "faultline"], capture_output=True, text=True,
-                        check=False)
-    if cp.returncode != 0:
-        return None  # no table at all
-    return [i["chain"]["name"] for i in json.loads(cp.stdout)["nftables"] if "chain" in i]
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pymysql
 import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
+from support.net import owned_chains
 from support.util import read_lab
-from test_flap_timing import owned_chains  # noqa: I201
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 
