@@ -28,7 +28,7 @@ SOURCE_PORT = int(os.environ.get("FAULTLINE_TC007_SOURCE_PORT", "3517"))
 REPLICA_PORT = int(os.environ.get("FAULTLINE_TC007_REPLICA_PORT", "3518"))
 BASE_DIR = os.environ.get("FAULTLINE_TC007_BASE_DIR", "/var/lib/faultline-lab-tc007/mysql")
 PLAYBOOK = "playbooks/tc007_flapping_connection.yml"
-LAB_VARS = {"lab_mysql_source_port": SOURCE_PORT, "lab_mysql_replica_port": REPLICA_PORT,
+LAB_VARS = {"lab_components": ["mysql"], "lab_mysql_source_port": SOURCE_PORT, "lab_mysql_replica_port": REPLICA_PORT,
             "lab_mysql_base_dir": BASE_DIR}
 
 

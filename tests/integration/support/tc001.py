@@ -18,6 +18,7 @@ from support.ansible import LAB_PLAYBOOK
 from support.util import read_lab, wait_for
 
 LAB_VARS = {
+    "lab_components": ["mysql"],
     "lab_mysql_source_port": int(os.environ.get("FAULTLINE_TC001_SOURCE_PORT", "3417")),
     "lab_mysql_replica_port": int(os.environ.get("FAULTLINE_TC001_REPLICA_PORT", "3418")),
     "lab_mysql_base_dir": os.environ.get("FAULTLINE_TC001_LAB_BASE", "/var/lib/faultline-lab-tc001/mysql"),
