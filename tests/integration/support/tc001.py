@@ -8,13 +8,11 @@ from FAULTLINE_TC001_SOURCE_PORT / _REPLICA_PORT / _LAB_BASE, default
 of the session if they started it (FAULTLINE_KEEP_LAB=1 keeps it).
 """
 import os
-import time
 
-import pymysql
-import pymysql.cursors
 import pytest
 
 from support.ansible import LAB_PLAYBOOK
+from support.mysql import MySQL
 from support.util import read_lab, wait_for
 
 LAB_VARS = {
@@ -25,10 +23,11 @@ LAB_VARS = {
 }
 
 
-class Lab(object):
-    """The lab description (lab_mysql.json) plus SQL helpers."""
+class Lab(MySQL):
+    """The private lab's description (lab_mysql.json) with the shared SQL helpers."""
 
     def __init__(self, desc, state_file):
+        super(Lab, self).__init__(desc)
         self.desc, self.state_file = desc, state_file
 
     def __getitem__(self, inst):
@@ -38,31 +37,13 @@ class Lab(object):
         i = self.desc[inst]
         return {"host": i["host"], "port": int(i["port"]), "user": i["user"], "password": i["password"]}
 
-    def query(self, inst, sql, args=None):
-        conn = pymysql.connect(autocommit=True, connect_timeout=5, cursorclass=pymysql.cursors.DictCursor,
-                               **self.login(inst))
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
-
-    def replica_status(self):
-        rows = self.query("replica", "SHOW SLAVE STATUS")
-        return rows[0] if rows else None
-
     def heal_and_sync(self, timeout=60):
         """Make replication run again (restart the replica threads if they stopped) and catch up."""
         st = self.replica_status()
         if st["Slave_IO_Running"] == "No" or st["Slave_SQL_Running"] != "Yes":
             self.query("replica", "STOP SLAVE")
             self.query("replica", "START SLAVE")
-        want = self.query("source", "SELECT @@GLOBAL.gtid_binlog_pos AS p")[0]["p"]
-        deadline = time.monotonic() + timeout
-        while self.query("replica", "SELECT MASTER_GTID_WAIT(%s, 1) AS w", (want,))[0]["w"] != 0:
-            if time.monotonic() > deadline:
-                raise AssertionError("replica did not catch up: %s" % self.replica_status())
+        self.wait_replicated(timeout)
         wait_for(lambda: self.replica_status()["Slave_IO_Running"] == "Yes", 30, 0.2, "replica IO thread")
 
 
