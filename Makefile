@@ -18,13 +18,14 @@ LAB_COMPONENTS ?=
 LAB_ARGS := $(if $(LAB_COMPONENTS),-e lab_components=$(LAB_COMPONENTS))
 COLL_LINK := .collections/ansible_collections/faultline/chaos
 
-.PHONY: help deps venv collection setup demo test unit integration lint sanity molecule lab-up lab-down bench clean
+.PHONY: help deps venv collection setup demo test unit integration lint sanity molecule lab-up lab-down bench build ee clean
 
 help:
 	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
 	@echo "make test   - set up, then unit, integration (real lab), ansible-lint, ansible-test sanity, molecule"
 	@echo "make lab-up / lab-down   - all lab components (mysql, websocket, hosts), or LAB_COMPONENTS=mysql,hosts"
 	@echo "make lint / sanity / unit / integration / molecule / bench"
+	@echo "make build  - the collection tarball in build/;  make ee - an execution environment build context in ee/context"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,9 +34,10 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt: what the collection needs; requirements-dev.txt adds the toolchain.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -52,7 +54,8 @@ demo: setup
 test: setup
 	bash scripts/test.sh
 
-unit: setup
+# unit tests need the venv only (no apt, no root, no lab)
+unit: venv collection
 	$(PY) -m pytest -q tests/unit
 
 integration: setup
@@ -76,5 +79,15 @@ lab-down: setup
 bench: setup
 	bash benchmarks/run.sh
 
+# The collection tarball (what `ansible-galaxy collection install` takes) in build/.
+build: venv
+	ansible-galaxy collection build --force --output-path build
+
+# An execution environment build context in ee/context (no container engine
+# needed; build it with `podman build -f ee/context/Dockerfile ee/context`).
+ee: build
+	cp build/faultline-chaos-$$(sed -n 's/^version: *//p' galaxy.yml).tar.gz ee/faultline-chaos.tar.gz
+	ansible-builder create -f ee/execution-environment.yml -c ee/context
+
 clean: lab-down
-	rm -rf reports .collections
+	rm -rf reports .collections build ee/context ee/faultline-chaos.tar.gz

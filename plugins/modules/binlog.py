@@ -108,6 +108,13 @@ options:
     description: Unix socket of the replica.
     type: path
 attributes:
+  action_group:
+    description: Use C(module_defaults) with C(group/faultline.chaos.ledger), C(group/faultline.chaos.leased), C(group/faultline.chaos.mysql) to set O(state_dir), O(lease), the login options once for every module of the group.
+    support: full
+    membership:
+      - faultline.chaos.ledger
+      - faultline.chaos.leased
+      - faultline.chaos.mysql
   check_mode:
     support: full
     description: Locates the file and plans the damage (or the restore) and changes nothing.

@@ -24,6 +24,11 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 attributes:
+  action_group:
+    description: Use C(module_defaults) with C(group/faultline.chaos.ledger) to set O(state_dir) once for every module of the group.
+    support: full
+    membership:
+      - faultline.chaos.ledger
   check_mode:
     support: full
     description: Reads only; runs the same in check mode.

@@ -38,6 +38,12 @@ author:
 extends_documentation_fragment:
   - faultline.chaos.fault
 attributes:
+  action_group:
+    description: Use C(module_defaults) with C(group/faultline.chaos.ledger), C(group/faultline.chaos.leased) to set O(state_dir), O(lease) once for every module of the group.
+    support: full
+    membership:
+      - faultline.chaos.ledger
+      - faultline.chaos.leased
   check_mode:
     support: full
     description: Computes the rules or signals it would apply and changes nothing.

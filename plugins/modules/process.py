@@ -101,6 +101,12 @@ options:
         O(state=resumed)/O(state=restarted), M(faultline.chaos.restore) or the O(lease) end.
     type: float
 attributes:
+  action_group:
+    description: Use C(module_defaults) with C(group/faultline.chaos.ledger), C(group/faultline.chaos.leased) to set O(state_dir), O(lease) once for every module of the group.
+    support: full
+    membership:
+      - faultline.chaos.ledger
+      - faultline.chaos.leased
   check_mode:
     support: full
     description: Finds the target processes and plans the signals and changes nothing.

@@ -55,8 +55,8 @@ options:
   report_dir:
     description:
       - Base directory on the controller. Relative paths are resolved against the
-        current directory of the C(ansible-playbook) process; playbooks pass an
-        absolute path such as C({{ playbook_dir }}/../reports).
+        current directory of the C(ansible-playbook) process (the user's project);
+        the collection's test-case roles pass C(faultline_report_dir), default V(reports).
     type: path
     default: reports
   result:

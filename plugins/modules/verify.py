@@ -154,6 +154,11 @@ options:
     type: bool
     default: true
 attributes:
+  action_group:
+    description: Use C(module_defaults) with C(group/faultline.chaos.ledger) to set O(state_dir) once for every module of the group.
+    support: full
+    membership:
+      - faultline.chaos.ledger
   check_mode:
     support: full
     description: Read-only; runs the same in check mode.
