@@ -1,0 +1,184 @@
+"""faultline.chaos.checks: pass criteria as JMESPath over a run's report data,
+and TC-004's own checklist expressed that way."""
+import os
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+
+from ansible_collections.faultline.chaos.plugins.filter.checks import checks
+
+try:  # ansible-core >= 2.19 templates only trusted strings (as role vars files are)
+    from ansible.template import trust_as_template
+except ImportError:  # older ansible-core templates every string
+    def trust_as_template(value):
+        return value
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+DATA = {
+    "observations": {"time_to_detect_s": 1.25, "error_message": "Can't connect (111 Connection refused)",
+                     "retries": 4, "time_to_recover_s": 2.5},
+    "cycles": [{"n": 1, "verdict": "reconnected", "time_to_recover_s": 0.8},
+               {"n": 2, "verdict": "not_recovered", "time_to_recover_s": None}],
+    "integrity": {"missing": 0, "extra": 0, "duplicates": 0, "checksum_match": True},
+}
+
+
+def one(expr, op=None, value=None, **kw):
+    spec = dict(name="c", expr=expr, **kw)
+    if op is not None:
+        spec["op"] = op
+    if value is not None:
+        spec["value"] = value
+    [res] = checks(DATA, [spec])
+    return res
+
+
+@pytest.mark.parametrize("expr,op,value,passed", [
+    ("observations.time_to_detect_s", "<", 30, True),
+    ("observations.time_to_detect_s", "<", 1, False),
+    ("observations.retries", "<=", 3, False),              # "no more than 3 retries"
+    ("observations.retries", ">=", 4, True),
+    ("observations.retries", "==", 4, True),
+    ("observations.retries", "!=", 4, False),
+    ("observations.error_message", "search", "(?i)connection refused", True),
+    ("observations.error_message", "search", "timed out", False),
+    ("length(cycles[?verdict == 'not_recovered'])", "==", 0, False),
+    ("max(cycles[].time_to_recover_s | [?@ != null])", "<", 1, True),
+    ("cycles[0].verdict", "in", ["reconnected", "survived"], True),
+    ("cycles[1].verdict", "not_in", ["reconnected", "survived"], True),
+    ("integrity.missing == `0` && integrity.checksum_match", "truthy", None, True),
+    ("integrity.duplicates", "falsy", None, True),          # 0 is falsy in Python terms
+    ("observations.nothing", "null", None, True),
+    ("observations.retries", "not_null", None, True),
+])
+def test_ops(expr, op, value, passed):
+    res = one(expr, op, value)
+    assert res["passed"] is passed, res
+    assert res["name"] == "c"
+
+
+def test_default_op_is_truthy_and_detail_names_what_was_found():
+    res = one("integrity.checksum_match")
+    assert res["passed"] is True and res["value"] is True
+    res = one("observations.retries", "<=", 3)
+    assert res["detail"] == "observations.retries = 4 (expected <= 3)" and res["value"] == 4
+
+
+def test_missing_data_fails_the_check_not_the_run():
+    res = one("observations.time_to_lag_s", "<", 1)
+    assert res["passed"] is False and "found nothing (null)" in res["detail"]
+    res = one("observations.error_message", "<", 5)
+    assert res["passed"] is False and "cannot compare str with int" in res["detail"]
+    res = one("length(observations.missing)", "==", 0)        # a JMESPath type error on this run's data
+    assert res["passed"] is False and "failed on this run's data" in res["detail"]
+
+
+def test_own_detail_is_kept_and_the_reason_added():
+    res = one("observations.time_to_lag_s", "<", 1, detail="lag never measured")
+    assert res["detail"] == "lag never measured (the expression found nothing (null))"
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"name": "Lag under 1 s", "expr": "observations.[lag", "op": "<", "value": 1},
+     "check 'Lag under 1 s': invalid JMESPath expression 'observations.[lag'"),
+    ({"name": "Lag under 1 s", "expr": "observations.lag", "op": "=<", "value": 1},
+     "check 'Lag under 1 s': unknown op '=<'"),
+    ({"name": "Lag under 1 s", "expr": "observations.lag", "op": "<"},
+     "check 'Lag under 1 s': op '<' needs a value"),
+    ({"name": "Msg", "expr": "observations.error_message", "op": "search", "value": "(unclosed"},
+     "check 'Msg': invalid regular expression '(unclosed'"),
+    ({"name": "Msg", "expr": "observations.error_message", "op": "in", "value": 3},
+     "check 'Msg': op in needs a list or string"),
+    ({"name": "Typo", "expr": "observations.retries", "opp": "<"},
+     "check 'Typo': unknown keys opp"),
+    ({"name": "No expr"}, "check 'No expr' has no expr"),
+    ({"expr": "observations.retries"}, "check #2 has no name"),
+    ("retries < 3", "check #2 is not a dict"),
+])
+def test_bad_checks_stop_with_a_message_naming_the_check(spec, message):
+    good = {"name": "fine", "expr": "observations.retries"}
+    with pytest.raises(AnsibleFilterError) as e:
+        checks(DATA, [good, spec])
+    assert message in str(e.value)
+
+
+def test_input_must_be_report_data():
+    with pytest.raises(AnsibleFilterError, match="must be the report data"):
+        checks(["not", "a", "dict"], [])
+    with pytest.raises(AnsibleFilterError, match="must be a list"):
+        checks({}, {"name": "x"})
+
+
+# -- TC-004's own checklist, as the role judges it ---------------------------------
+
+def tc004_checks(check_data, extra=()):
+    with open(os.path.join(ROOT, "roles", "connection_refused", "vars", "main.yml")) as f:
+        role_vars = yaml.safe_load(f)
+    with open(os.path.join(ROOT, "roles", "connection_refused", "defaults", "main.yml")) as f:
+        defaults = yaml.safe_load(f)
+    variables = dict(connection_refused_detect_limit_s=defaults["connection_refused_detect_limit_s"],
+                     connection_refused_recover_timeout_s=defaults["connection_refused_recover_timeout_s"],
+                     connection_refused_pattern=role_vars["connection_refused_error_patterns"]["reject"],
+                     connection_refused_check_data=check_data)
+    templar = Templar(loader=DataLoader(), variables=variables)
+    trusted = [dict((k, trust_as_template(v) if isinstance(v, str) else v) for k, v in c.items())
+               for c in role_vars["connection_refused_builtin_checks"]]
+    specs = templar.template(trusted)
+    return checks(check_data, specs + list(extra))
+
+
+def tc004_data(**over):
+    data = {
+        "observations": {"time_to_detect_s": 0.4, "error_message": "Can't connect to server (111)",
+                         "retries": 2, "time_to_recover_s": 1.7},
+        "cycles": [], "metrics": {},
+        "integrity": {"expected_rows": 5, "source_rows": 5, "destination_rows": 5, "missing": 0, "extra": 0,
+                      "duplicates": 0, "checksum_match": True},
+        "verify": {"checks": [{"name": "Binlog position advanced", "passed": True, "detail": "pos 1 -> 2"},
+                              {"name": "Row counts match", "passed": True, "detail": "5 = 5"}],
+                   "converged": True, "msg": "verify PASSED"},
+        "pipeline": {"check": "replica", "after": {"io_running": "Yes", "sql_running": "Yes"}},
+    }
+    for key, value in over.items():
+        data[key] = value
+    return data
+
+
+def test_tc004_checklist_passes_a_good_run():
+    res = tc004_checks(tc004_data())
+    assert [c["name"] for c in res] == [
+        "Error detected immediately (< 30 seconds)", "Error message clearly indicates connection refused",
+        "Pipeline recovers after network restore", "Replication position is maintained",
+        "No data gaps or duplicates"]
+    assert [c for c in res if not c["passed"]] == []
+    assert res[0]["detail"] == "detected after 0.40 s"
+    assert res[3]["detail"] == "pos 1 -> 2"
+    assert res[4]["detail"].startswith("expected 5, source 5, destination 5, missing 0")
+
+
+def test_tc004_checklist_fails_what_went_wrong():
+    bad = tc004_data(observations={"time_to_detect_s": 31.0, "error_message": "Lost connection (2013)",
+                                   "retries": 9, "time_to_recover_s": None},
+                     pipeline={"check": "replica", "after": {"io_running": "No", "sql_running": "Yes"}},
+                     verify={"checks": [{"name": "Binlog position advanced", "passed": False, "detail": "stuck"}],
+                             "converged": False, "msg": "verify FAILED"},
+                     integrity={"missing": 1, "extra": 0, "duplicates": 0, "checksum_match": False})
+    res = tc004_checks(bad)
+    assert [c["passed"] for c in res] == [False, False, False, False, False]
+    assert res[2]["detail"] == "no recovery observed within 120 s"
+    # verification that did not run: no position checks, no integrity
+    res = tc004_checks(tc004_data(verify={"checks": [], "converged": None, "msg": "verification did not run"},
+                                  integrity={}))
+    assert [(c["passed"], c["detail"]) for c in res[3:]] == [
+        (False, "verification did not run"), (False, "verification did not run")]
+
+
+def test_tc004_user_check_is_judged_with_the_role_checks():
+    extra = [{"name": "No more than 3 retries", "expr": "observations.retries", "op": "<=", "value": 3}]
+    assert tc004_checks(tc004_data(), extra)[-1] == {
+        "name": "No more than 3 retries", "passed": True, "value": 2,
+        "detail": "observations.retries = 2 (expected <= 3)"}
