@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV_BIN=$ROOT/.venv/bin
+# FAULTLINE_VENV: the venv whose ansible-test runs (e.g. .venv-floor for the
+# lowest ansible-core the collection declares, see scripts/test.sh floor).
+VENV=${FAULTLINE_VENV:-$ROOT/.venv}
+VENV_BIN=$VENV/bin
 PYTHON_VERSION=${FAULTLINE_SANITY_PYTHON:-3.11}
 
 tmp=$(mktemp -d /tmp/faultline-sanity.XXXXXX)
@@ -32,7 +35,7 @@ fi
 # bootstraps pip from the interpreter's own ensurepip and then installs the
 # pinned pip from PyPI.  HOME is private so the cache and the test venvs live
 # in .venv/ (reused between runs, removed with it) and not in ~/.ansible.
-export HOME=$ROOT/.venv/ansible-test-home
+export HOME=$VENV/ansible-test-home
 pip_version=$("$VENV_BIN/python" -c 'import re, ansible_test._internal.python_requirements as m, inspect; print(re.search(r"pip=.(\d[\d.]*)", inspect.getsource(m.get_venv_packages)).group(1))')
 mkdir -p "$HOME/.ansible/test/cache"
 cat > "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py" <<'PY'

@@ -58,12 +58,15 @@ EXAMPLES = r'''
            {'name': 'Every cycle reconnected', 'expr': "length(cycles[?verdict == 'not_recovered'])", 'op': '==', 'value': 0},
          ]) }}
 
-# As role variables (here TC-004): appended to the role's own checklist
-connection_refused_extra_checks:
-  - name: No more than 3 retries
-    expr: observations.retries
-    op: "<="
-    value: 3
+- name: TC-004 with one more criterion, appended to the role's own checklist
+  ansible.builtin.include_role:
+    name: faultline.chaos.connection_refused
+  vars:
+    connection_refused_extra_checks:
+      - name: No more than 3 retries
+        expr: observations.retries
+        op: "<="
+        value: 3
 '''
 
 RETURN = r'''
@@ -120,6 +123,17 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _like(found, want):
+    """A threshold given as a numeric string (older ansible-core templates to strings,
+    ``-e`` values are strings) is compared as a number when the data holds a number."""
+    if _number(found) and isinstance(want, string_types):
+        try:
+            return float(want)
+        except ValueError:
+            return want
+    return want
+
+
 def _judge(op, found, want):
     """(passed, reason-when-it-could-not-be-judged) for one comparison."""
     if op == "truthy":
@@ -132,6 +146,7 @@ def _judge(op, found, want):
         return found is not None, None
     if found is None:
         return False, "the expression found nothing (null)"
+    want = _like(found, want)
     if op == "search":
         if not isinstance(found, string_types):
             return False, "search needs a string, found %s" % type(found).__name__

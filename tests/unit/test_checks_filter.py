@@ -115,20 +115,25 @@ def test_input_must_be_report_data():
 
 # -- TC-004's own checklist, as the role judges it ---------------------------------
 
-def tc004_checks(check_data, extra=()):
-    with open(os.path.join(ROOT, "roles", "connection_refused", "vars", "main.yml")) as f:
+def role_checks(role, check_data, extra=(), **variables):
+    """The role's built-in checks, templated as the role does, judged with ``extra`` appended."""
+    with open(os.path.join(ROOT, "roles", role, "vars", "main.yml")) as f:
         role_vars = yaml.safe_load(f)
-    with open(os.path.join(ROOT, "roles", "connection_refused", "defaults", "main.yml")) as f:
+    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as f:
         defaults = yaml.safe_load(f)
-    variables = dict(connection_refused_detect_limit_s=defaults["connection_refused_detect_limit_s"],
-                     connection_refused_recover_timeout_s=defaults["connection_refused_recover_timeout_s"],
-                     connection_refused_pattern=role_vars["connection_refused_error_patterns"]["reject"],
-                     connection_refused_check_data=check_data)
+    variables = dict(defaults, **variables)
+    variables[role + "_check_data"] = check_data
     templar = Templar(loader=DataLoader(), variables=variables)
     trusted = [dict((k, trust_as_template(v) if isinstance(v, str) else v) for k, v in c.items())
-               for c in role_vars["connection_refused_builtin_checks"]]
+               for c in role_vars[role + "_builtin_checks"]]
     specs = templar.template(trusted)
     return checks(check_data, specs + list(extra))
+
+
+def tc004_checks(check_data, extra=()):
+    with open(os.path.join(ROOT, "roles", "connection_refused", "vars", "main.yml")) as f:
+        pattern = yaml.safe_load(f)["connection_refused_error_patterns"]["reject"]
+    return role_checks("connection_refused", check_data, extra, connection_refused_pattern=pattern)
 
 
 def tc004_data(**over):
@@ -182,3 +187,96 @@ def test_tc004_user_check_is_judged_with_the_role_checks():
     assert tc004_checks(tc004_data(), extra)[-1] == {
         "name": "No more than 3 retries", "passed": True, "value": 2,
         "detail": "observations.retries = 2 (expected <= 3)"}
+
+
+def test_numeric_string_threshold_compares_as_a_number():
+    """ansible-core before 2.19 templates "{{ limit | float }}" to a string, and -e gives strings."""
+    assert one("observations.time_to_detect_s", "<", "30.0")["passed"] is True
+    assert one("observations.retries", "<=", "3")["passed"] is False
+    res = one("observations.retries", "<", "many")
+    assert res["passed"] is False and "cannot compare int with str" in res["detail"]
+
+
+# -- TC-007's checklist ------------------------------------------------------------
+
+def tc007_data(**over):
+    data = {
+        "observations": {}, "metrics": {},
+        "cycles": [{"n": 1, "verdict": "reconnected", "time_to_recover_s": 0.9},
+                   {"n": 2, "verdict": "survived", "time_to_recover_s": None}],
+        "integrity": {"expected_rows": 5, "source_rows": 5, "destination_rows": 5, "missing": 0, "extra": 0,
+                      "duplicates": 0, "checksum_match": True},
+        "verify": {"checks": [{"name": "Replica applied the source position", "passed": True, "detail": "gtid 0-1-9"}],
+                   "converged": True, "msg": "verify PASSED",
+                   "datagen": {"rows_acked": 5, "acked_missing": 0, "lost_on_source": 0, "rows_indeterminate": 0,
+                               "indeterminate_present": 0, "acked_duplicates": 0, "indeterminate_duplicates": 0,
+                               "unexpected": 0}},
+        "pipeline": {"after": {"io_running": "Yes", "sql_running": "Yes", "last_sql_error": None}},
+        "flap": {"planned": 2, "flapped": 2, "end_reason": "schedule_end", "journal": []},
+    }
+    data.update(over)
+    return data
+
+
+def test_tc007_checklist_passes_a_good_run_and_fails_a_bad_one():
+    res = role_checks("flapping_connection", tc007_data())
+    assert [c["name"] for c in res] == [
+        "Pipeline survived flapping period", "Reconnection successful each cycle",
+        "Final row count matches expected", "No duplicate records", "Binlog position correct"]
+    assert [c for c in res if not c["passed"]] == []
+    assert res[0]["detail"] == ("2 of 2 planned cycles flapped, flapping ended by schedule_end; "
+                                "pipeline after the flap: IO and SQL threads running")
+    assert res[1]["detail"].startswith("2 cycles: 1 disconnected and reconnected (max 0.90 s after")
+    bad = tc007_data(flap={"planned": 3, "flapped": 2, "end_reason": "lease", "journal": []},
+                     cycles=[{"n": 1, "verdict": "not_recovered", "time_to_recover_s": None}])
+    bad["verify"] = dict(bad["verify"], datagen=dict(bad["verify"]["datagen"], acked_missing=1, unexpected=2))
+    res = role_checks("flapping_connection", bad)
+    assert [c["passed"] for c in res] == [False, False, False, False, True]
+    assert "NOT recovered (cycle 1)" in res[1]["detail"]
+    # threads running but a SQL error left behind: not survived
+    res = role_checks("flapping_connection", tc007_data(pipeline={"after": {
+        "io_running": "Yes", "sql_running": "Yes", "last_sql_error": "Duplicate entry '7' for key 'PRIMARY'"}}))
+    assert res[0]["passed"] is False and res[0]["detail"].endswith("SQL error: Duplicate entry '7' for key 'PRIMARY'")
+
+
+# -- TC-001's checklist (one failure mode) -----------------------------------------
+
+def tc001_data(**over):
+    names = ["Row counts match between source and destination", "No missing rows on destination",
+             "Every acknowledged write present exactly once", "No duplicate records",
+             "Indeterminate writes present at most once", "Binlog position advanced",
+             "Replica applied the source position"]
+    data = {
+        "mode": "reject",
+        "observations": {"time_to_detect_s": 1.5, "time_to_recover_s": 0.7}, "metrics": {}, "cycles": [],
+        "integrity": {}, "fixes": [{"ok": True, "detail": "STOP SLAVE; START SLAVE"}],
+        "verify": {"checks": [{"name": n, "passed": True, "detail": n.lower()} for n in names],
+                   "converged": True, "waited_s": 0.4, "msg": "verify PASSED"},
+        "pipeline": {"detected": {"io_running": "Connecting", "sql_running": "Yes", "last_io_errno": 2003,
+                                  "last_io_error": "error connecting (111)", "last_sql_errno": 0},
+                     "after": {"io_running": "Yes", "sql_running": "Yes", "last_io_errno": 0, "last_sql_errno": 0}},
+    }
+    data.update(over)
+    return data
+
+
+def test_tc001_checklist_passes_a_good_mode_and_fails_a_bad_one():
+    res = role_checks("pipeline_restart", tc001_data())
+    assert [c["name"] for c in res][:2] == ["Pipeline detects failure and shows error status", "Fix Now applied (lab)"]
+    assert [c for c in res if not c["passed"]] == []
+    assert res[0]["detail"] == "error status after 1.50 s: error connecting (111)"
+    assert res[3]["detail"] == "threads running, no errors; destination caught up with the source in 0.4 s"
+    bad = tc001_data(fixes=[{"ok": False, "detail": "restart failed"}],
+                     pipeline={"detected": {"io_running": "Yes", "sql_running": "Yes", "last_io_errno": 0,
+                                            "last_sql_errno": 0},
+                               "after": None})
+    bad["verify"] = dict(bad["verify"], converged=False,
+                         checks=[c for c in bad["verify"]["checks"] if c["name"] != "Binlog position advanced"])
+    res = role_checks("pipeline_restart", bad)
+    assert [c["passed"] for c in res] == [False, False, False, False, True, True, False]
+    assert res[0]["detail"] == "the pipeline reported no error within 60 s"
+    assert res[2]["detail"] == "the pipeline did not resume within the wait"
+    # errno as strings (another MySQL driver) are judged the same
+    strs = tc001_data()
+    strs["pipeline"]["detected"]["last_io_errno"] = "2003"
+    assert role_checks("pipeline_restart", strs)[0]["passed"] is True
