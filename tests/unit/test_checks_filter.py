@@ -1,6 +1,9 @@
 """faultline.chaos.checks: pass criteria as JMESPath over a run's report data,
 and TC-004's own checklist expressed that way."""
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -280,3 +283,22 @@ def test_tc001_checklist_passes_a_good_mode_and_fails_a_bad_one():
     strs = tc001_data()
     strs["pipeline"]["detected"]["last_io_errno"] = "2003"
     assert role_checks("pipeline_restart", strs)[0]["passed"] is True
+
+
+@pytest.mark.parametrize("playbook,role", [("tc004_connection_refused", "connection_refused"),
+                                           ("tc007_flapping_connection", "flapping_connection"),
+                                           ("tc001_pipeline_restart", "pipeline_restart")])
+def test_role_stops_on_a_bad_extra_check_before_anything_runs(playbook, role, tmp_path):
+    """The roles judge <role>_extra_checks up front: no fault, no report, a message naming the check."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    extra = {role + "_extra_checks": [{"name": "Lag back under 1 s", "expr": "observations.[lag", "op": "<",
+                                       "value": 1}],
+             "faultline_report_dir": str(tmp_path / "reports"), "faultline_state_dir": str(tmp_path / "state")}
+    cp = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                         os.path.join("playbooks", playbook + ".yml"), "-e", json.dumps(extra)],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 2, cp.stdout
+    assert "check 'Lag back under 1 s': invalid JMESPath expression 'observations.[lag'" in cp.stdout
+    assert "Check the extra checks before anything runs" in cp.stdout
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "state").exists()
