@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make test`: every check of the collection, against the real lab.
 # Each step runs even when an earlier one failed; a summary comes last and the
-# exit status is non-zero when any step failed.  The lab is always taken down.
+# exit status is non-zero when any step failed.  When integration or molecule
+# runs, the lab is always taken down at the end.
 #   scripts/test.sh                 # all steps
 #   scripts/test.sh unit lint       # only these steps
+#   scripts/test.sh floor           # unit + sanity on the lowest declared ansible-core (.venv-floor)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -12,7 +14,11 @@ export ANSIBLE_CONFIG=$ROOT/ansible.cfg
 export ANSIBLE_NOCOLOR=1
 export PY_COLORS=0
 
-ALL_STEPS=(unit integration changelog lint sanity molecule)
+ALL_STEPS=(unit integration changelog lint sanity molecule floor)
+# The lowest ansible-core meta/runtime.yml declares (requires_ansible); the
+# floor step runs the unit tests and sanity on it in its own venv.
+FLOOR_CORE=${FAULTLINE_FLOOR_CORE:-2.16.19}
+FLOOR_VENV=$ROOT/.venv-floor
 STEPS=("${@:-${ALL_STEPS[@]}}")
 
 # shellcheck disable=SC2317  # called by the EXIT trap
@@ -21,7 +27,10 @@ lab_down() {
   ansible-playbook playbooks/lab.yml -e lab_state=down >/tmp/faultline-test-lab-down.log 2>&1 \
     || { echo "lab down FAILED (see /tmp/faultline-test-lab-down.log)"; return 1; }
 }
-trap lab_down EXIT
+# only steps that use the lab take it down (unit, lint, sanity, floor never touch it)
+case " ${STEPS[*]} " in
+  *" integration "*|*" molecule "*) trap lab_down EXIT ;;
+esac
 
 # pytest exit code 5 means "no tests collected": a failure here, not a pass.
 run_pytest() {
@@ -39,6 +48,20 @@ step_changelog()   { antsibull-changelog lint; }
 step_lint()        { ansible-lint --profile production; }
 step_sanity()      { bash scripts/sanity.sh; }
 step_molecule()    { (cd "$ROOT" && molecule test --all); }
+step_floor() {
+  local stamp=$FLOOR_VENV/.installed-$FLOOR_CORE
+  if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ]; then
+    python3 -m venv "$FLOOR_VENV" || return 1
+    # the collection's requirements, the floor's ansible-core, and the dev pins the unit tests use
+    # shellcheck disable=SC2046
+    "$FLOOR_VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt "ansible-core==$FLOOR_CORE" \
+      $(grep -E '^(pytest|ansible-builder)==' requirements-dev.txt) || return 1
+    touch "$stamp"
+  fi
+  "$FLOOR_VENV/bin/ansible" --version | head -n 1
+  PATH=$FLOOR_VENV/bin:$PATH "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/unit || return 1
+  FAULTLINE_VENV=$FLOOR_VENV bash scripts/sanity.sh
+}
 
 declare -a SUMMARY=()
 failed=0

@@ -124,7 +124,10 @@ options:
     default: 30
 attributes:
   action_group:
-    description: Use C(module_defaults) with C(group/faultline.chaos.ledger), C(group/faultline.chaos.leased), C(group/faultline.chaos.mysql) to set O(state_dir), O(lease), the login options once for every module of the group.
+    description:
+      Use C(module_defaults) with C(group/faultline.chaos.ledger),
+      C(group/faultline.chaos.leased), C(group/faultline.chaos.mysql) to set O(state_dir),
+      O(lease), the login options once for every module of the group.
     support: full
     membership:
       - faultline.chaos.ledger

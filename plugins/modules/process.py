@@ -102,7 +102,10 @@ options:
     type: float
 attributes:
   action_group:
-    description: Use C(module_defaults) with C(group/faultline.chaos.ledger), C(group/faultline.chaos.leased) to set O(state_dir), O(lease) once for every module of the group.
+    description:
+      Use C(module_defaults) with C(group/faultline.chaos.ledger),
+      C(group/faultline.chaos.leased) to set O(state_dir), O(lease) once for every module of the
+      group.
     support: full
     membership:
       - faultline.chaos.ledger

@@ -29,7 +29,9 @@ author:
   - faultline.chaos contributors (@faultline)
 attributes:
   action_group:
-    description: Use C(module_defaults) with C(group/faultline.chaos.ledger) to set O(state_dir) once for every module of the group.
+    description:
+      Use C(module_defaults) with C(group/faultline.chaos.ledger) to set O(state_dir) once for
+      every module of the group.
     support: full
     membership:
       - faultline.chaos.ledger

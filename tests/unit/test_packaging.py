@@ -48,7 +48,8 @@ def clean_env():
 
 
 def run(argv, cwd, env=None, check=True):
-    cp = subprocess.run(argv, cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=300)
+    cp = subprocess.run(argv, cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=300,
+                        check=False)
     if check and cp.returncode != 0:
         pytest.fail("%s exited %d\nstdout:\n%s\nstderr:\n%s" % (" ".join(argv), cp.returncode, cp.stdout, cp.stderr))
     return cp
@@ -155,6 +156,13 @@ PLAYBOOK = """\
         type: reject
         port: 65000
       register: planned
+    - name: A report with the test-case roles' default directory
+      faultline.chaos.report:
+        scenario: packaging_check
+        report_dir: "{{{{ faultline_report_dir | default('reports') }}}}"
+        checks: [{{name: installed, passed: true}}]
+      check_mode: false
+      register: report
     - name: Read the ledger the group points at
       faultline.chaos.fault_info:
         journal_since: 0
@@ -163,6 +171,7 @@ PLAYBOOK = """\
       ansible.builtin.assert:
         that:
           - planned.changed
+          - report.path.startswith(playbook_dir ~ '/reports/packaging_check/')
           - info.journal | selectattr('id', 'equalto', 'packaging-marker') | list | length == 1
 """
 
@@ -184,6 +193,9 @@ def test_installed_collection_works_from_an_unrelated_directory(installed, tmp_p
     inv = ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable]
     play = run([os.path.join(BIN, "ansible-playbook"), *inv, "--check", "play.yml"], cwd=str(cwd), env=env)
     assert "failed=0" in play.stdout
+    # relative report directories land in the user's project, not in the installed collection
+    assert [p.name for p in (cwd / "reports").iterdir()] == ["packaging_check"]
+    assert not list(installed.rglob("reports"))
     # the leased group's lease reaches the fault modules: an invalid one is refused
     (cwd / "bad.yml").write_text(PLAYBOOK.format(state_dir=state_dir, lease=-5))
     bad = run([os.path.join(BIN, "ansible-playbook"), *inv, "--check", "bad.yml"], cwd=str(cwd), env=env, check=False)
