@@ -58,7 +58,7 @@ step_floor() {
       $(grep -E '^(pytest|ansible-builder)==' requirements-dev.txt) || return 1
     touch "$stamp"
   fi
-  "$FLOOR_VENV/bin/ansible" --version | head -n 1
+  "$FLOOR_VENV/bin/python" -c 'import ansible.release as r; print("ansible-core", r.__version__)'
   PATH=$FLOOR_VENV/bin:$PATH "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/unit || return 1
   FAULTLINE_VENV=$FLOOR_VENV bash scripts/sanity.sh
 }
