@@ -110,14 +110,20 @@ def nothing_running(state_dir):
 
 def test_short_flap_with_datagen_every_acked_row_once_pass(tc007_lab, run_playbook, state_dir, tmp_path):
     report_dir = str(tmp_path / "reports")
+    # one user criterion on top of the seed's checklist (flapping_connection_extra_checks)
+    extra = [{"name": "Every cycle back within 5 s", "expr": "max(cycles[].time_to_recover_s | [?@ != null]) || `0`",
+              "op": "<", "value": 5}]
     cp = run_playbook(PLAYBOOK, scenario_vars(tc007_lab, state_dir, report_dir, flap_interval=2, flap_duration=12,
-                                              datagen_count=5, datagen_interval=0.5))
+                                              datagen_count=5, datagen_interval=0.5,
+                                              flapping_connection_extra_checks=extra))
     assert cp.returncode == 0, cp.stdout[-6000:]
     report, run_dir = only_report(report_dir)
     assert report["result"] == "PASS", json.dumps(report["checks"], indent=1)
     assert [c["name"] for c in report["checks"]] == [
         "Pipeline survived flapping period", "Reconnection successful each cycle",
-        "Final row count matches expected", "No duplicate records", "Binlog position correct"]
+        "Final row count matches expected", "No duplicate records", "Binlog position correct",
+        "Every cycle back within 5 s"]
+    assert report["checks"][-1]["detail"].endswith("(expected < 5)")
     assert report["configuration"]["interval"] == 2 and report["configuration"]["duration"] == 12
     assert report["configuration"]["type"] == "reject"
 
