@@ -35,7 +35,7 @@ NOT_SHIPPED = ["Makefile", "ansible.cfg", "pytest.ini", "requirements-dev.txt", 
 SHIPPED = ["MANIFEST.json", "FILES.json", "COPYING", "README.md", "requirements.txt", "bindep.txt",
            "meta/runtime.yml", "meta/execution-environment.yml", "plugins/modules/network.py",
            "plugins/filter/checks.py", "plugins/callback/timeline.py", "roles/connection_refused/meta/argument_specs.yml",
-           "playbooks/tc004_connection_refused.yml", "playbooks/restore_all.yml", "changelogs/changelog.yaml",
+           "playbooks/tc004_connection_refused.yml", "playbooks/restore_all.yml", "changelogs/changelog.yaml", "CHANGELOG.rst",
            "docs/architecture.md"]
 
 
