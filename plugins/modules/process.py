@@ -42,7 +42,7 @@ options:
     required: true
     choices: [killed, terminated, paused, resumed, stopped, restarted]
   pid:
-    description: Process id of the target.
+    description: Process id of the target (2-4194304; PID 1, init, is refused).
     type: int
   pidfile:
     description: File holding the pid of the target.
@@ -54,6 +54,7 @@ options:
         O(match) are not given.
       - With O(state=restarted), O(state=stopped) or a start command, the port waited
         for after the start.
+      - 1-65535.
     type: int
   host:
     description:
@@ -87,11 +88,11 @@ options:
     description: File receiving the output of O(start_argv).
     type: path
   timeout:
-    description: Seconds to wait for the process to exit after SIGTERM or SIGKILL.
+    description: Seconds to wait for the process to exit after SIGTERM or SIGKILL (greater than 0, at most 604800).
     type: float
     default: 30
   start_timeout:
-    description: Seconds to wait for O(port) to listen after a start.
+    description: Seconds to wait for O(port) to listen after a start (greater than 0, at most 604800).
     type: float
     default: 60
   duration:
@@ -99,6 +100,7 @@ options:
       - Seconds until the supervisor reverts the fault (resumes the paused process,
         starts the stopped one). Without it the fault holds until
         O(state=resumed)/O(state=restarted), M(faultline.chaos.restore) or the O(lease) end.
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
 attributes:
   check_mode:
@@ -189,8 +191,9 @@ planned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
-    FaultEngine, engine_argument_spec,
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PID, PORT, SECONDS, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     EngineError, execute,
 )
@@ -277,6 +280,9 @@ def run_restarted(module, engine, params):
     return res
 
 
+BOUNDS = dict(ENGINE_BOUNDS, pid=PID, port=PORT, timeout=SECONDS, start_timeout=SECONDS, duration=SECONDS)
+
+
 def main():
     argument_spec = engine_argument_spec()
     argument_spec.update(
@@ -303,13 +309,8 @@ def main():
                      ("state", "restarted", ("start_argv", "unit"), True)],
         supports_check_mode=True,
     )
+    enforce(module, BOUNDS)
     params = dict(module.params)
-    if params.get("pid") is not None and params["pid"] <= 1:
-        module.fail_json(msg="refusing to touch PID %d (init)" % params["pid"])
-    if params.get("duration") is not None and params["duration"] <= 0:
-        module.fail_json(msg="duration must be a positive number of seconds")
-    if params["lease"] <= 0:
-        module.fail_json(msg="lease must be a positive number of seconds")
     if params.get("start_argv") is not None and not params["start_argv"]:
         module.fail_json(msg="start_argv must be a non-empty argv list")
     if params.get("unit") and not proc.has_systemd() and not params.get("start_argv") \

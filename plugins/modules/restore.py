@@ -104,7 +104,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError, execute_all
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    DEFAULT_STATE_DIR, EngineError, execute_all,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     list_owned, netns_prefix, sweep_actions,
 )
@@ -113,7 +116,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._faults.network im
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state_dir=dict(type="path", default="/run/faultline"),
+            state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             kinds=dict(type="list", elements="str", choices=["network", "service", "process", "binlog"]),
             sweep=dict(type="bool", default=True),
             netns=dict(type="list", elements="str", default=[]),
@@ -121,6 +124,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    enforce(module, {})  # no numeric option today; any added later is still checked as finite
     p = module.params
     if os.geteuid() != 0:
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
