@@ -235,9 +235,13 @@ def main():
         db.require_pymysql(module)
         for entry in p["mysql"]:
             databases[entry["name"]] = database_status(entry)
+    try:
+        metas = background.list_workers(p["state_dir"])
+    except EngineError as e:  # a workers directory another user could write
+        module.fail_json(msg=str(e))
     workers = [dict((k, m.get(k)) for k in ("kind", "id", "pid", "running", "started", "deadline",
                                             "finished", "error"))
-               for m in background.list_workers(p["state_dir"])]
+               for m in metas]
     result = dict(changed=False, faults=faults, network=network, databases=databases, workers=workers)
     if p["journal_since"] is not None:
         result["journal"] = engine.ledger.events(since=p["journal_since"])

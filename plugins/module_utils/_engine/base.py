@@ -82,6 +82,10 @@ class FaultEngine(object):
     def __init__(self, module, state_dir=DEFAULT_STATE_DIR, runner=None):
         self.module = module
         self.ledger = Ledger(state_dir)
+        try:
+            self.ledger.check()  # an existing state dir must be ours and private: root executes from it
+        except EngineError as e:
+            module.fail_json(msg=str(e))
         self.state_dir = state_dir
         self.runner = runner or self._module_runner
 
