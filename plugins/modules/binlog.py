@@ -25,6 +25,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.fault
   - faultline.chaos.mysql
 options:
@@ -112,10 +113,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Locates the file and plans the damage (or the restore) and changes nothing.
+    details: Locates the file and plans the damage (or the restore) and changes nothing.
   diff_mode:
     support: full
-    description: Shows the damage planned or applied, or the files restored with their sha256.
+    details: Shows the damage planned or applied, or the files restored with their sha256.
 notes:
   - A reader that already has the file open keeps its old copy on V(delete) and
     after a restore (which renames a verified copy into place); restart its

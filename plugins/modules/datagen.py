@@ -28,6 +28,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.mysql
 options:
   state:
@@ -135,10 +136,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Validates the input and connects, but creates nothing and writes no rows.
+    details: Validates the input and connects, but creates nothing and writes no rows.
   diff_mode:
     support: full
-    description: Shows whether the worker runs before and after, with the planned rows and the statements it uses.
+    details: Shows whether the worker runs before and after, with the planned rows and the statements it uses.
 notes:
   - Check mode validates the input and connects, but creates nothing and writes no rows.
 seealso:

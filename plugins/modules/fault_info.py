@@ -23,13 +23,15 @@ description:
     C(toolkit status)).
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads only; runs the same in check mode.
+    details: Reads only; runs the same in check mode.
   diff_mode:
     support: none
-    description: Nothing changes, nothing to diff.
+    details: Nothing changes, nothing to diff.
 options:
   state_dir:
     description: The fault ledger on the target.

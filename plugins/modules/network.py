@@ -36,14 +36,15 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.fault
 attributes:
   check_mode:
     support: full
-    description: Computes the rules or signals it would apply and changes nothing.
+    details: Computes the rules or signals it would apply and changes nothing.
   diff_mode:
     support: full
-    description: Shows the nftables/iptables rules (or service action) added or removed.
+    details: Shows the nftables/iptables rules (or service action) added or removed.
 options:
   state:
     description:

@@ -44,18 +44,19 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.mysql
 attributes:
   check_mode:
     support: full
-    description:
+    details:
       - V(started) reports whether it would start the probe, V(stopped)
         whether it would stop it (and returns the metrics so far) without
         stopping it. V(sampled) takes its read-only sample also in check mode,
         except for V(command) probes, which are not run.
   diff_mode:
     support: none
-    description: Starts, samples or stops a probe; the target's state is not changed, nothing to diff.
+    details: Starts, samples or stops a probe; the target's state is not changed, nothing to diff.
 options:
   name:
     description: Name of the probe (its worker id); letters, digits, C(.), C(_) and C(-).

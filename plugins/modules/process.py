@@ -25,6 +25,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.fault
 options:
   state:
@@ -105,10 +106,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Finds the target processes and plans the signals and changes nothing.
+    details: Finds the target processes and plans the signals and changes nothing.
   diff_mode:
     support: full
-    description: Shows the signals sent to each target (pid, start time, command line) or the state change.
+    details: Shows the signals sent to each target (pid, start time, command line) or the state change.
 notes:
   - A kill or term of a process this collection cannot start again (no O(start_argv)
     or O(unit)) is journaled; its revert has nothing to do.

@@ -29,13 +29,15 @@ description:
   - The module does not fail when the test FAILs; the playbook decides what to do with RV(result).
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Computes the whole report and returns it (path, result, summary) without writing.
+    details: Computes the whole report and returns it (path, result, summary) without writing.
   diff_mode:
     support: full
-    description: Shows the previous and the new C(report.md) of the run directory.
+    details: Shows the previous and the new C(report.md) of the run directory.
 options:
   scenario:
     description: Name of the scenario, used as directory name (letters, digits, C(_), C(.), C(-)).

@@ -27,13 +27,15 @@ description:
   - Idempotent; says what it reverted.
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Lists what would be reverted and removed.
+    details: Lists what would be reverted and removed.
   diff_mode:
     support: full
-    description: Before lists the active faults and orphans, after is empty.
+    details: Before lists the active faults and orphans, after is empty.
 options:
   state_dir:
     description: The fault ledger on the target.

@@ -155,13 +155,15 @@ options:
     description: Fail the task when a check fails (the message names the keys).
     type: bool
     default: true
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
-    description: Nothing changes, nothing to diff.
+    details: Nothing changes, nothing to diff.
 seealso:
   - module: faultline.chaos.datagen
 '''

@@ -44,13 +44,15 @@ notes:
     returned with C(passed=null) and does not count towards RV(passed).
   - The worker process count after the run must equal the count before, so a server
     that keeps a pool of pre-started workers still passes.
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Validates the inputs and resolves the server process; connects nothing.
+    details: Validates the inputs and resolves the server process; connects nothing.
   diff_mode:
     support: none
-    description: Opens and closes connections only; nothing on the target changes, nothing to diff.
+    details: Opens and closes connections only; nothing on the target changes, nothing to diff.
 options:
   url:
     description: WebSocket endpoint, C(ws://) or C(wss://).

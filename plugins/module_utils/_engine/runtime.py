@@ -85,8 +85,8 @@ def check_trusted(path, kind="directory"):
                           "directory); give its real path as state_dir" % (kind, path))
     want = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
     if not want(lst.st_mode):
-        raise EngineError("%s %s is not a %s: refusing to use it" % (kind, path, "directory" if kind == "directory"
-                                                                      else "regular file"))
+        what = "directory" if kind == "directory" else "regular file"
+        raise EngineError("%s %s is not a %s: refusing to use it" % (kind, path, what))
     if lst.st_uid not in trusted or lst.st_mode & 0o022:
         raise EngineError("%s %s is owned by uid %d with mode %04o: it must belong to uid %d (or root) and not be "
                           "writable by group or others, since root executes from the state directory; fix it "
