@@ -15,7 +15,7 @@ options:
     type: str
     default: 127.0.0.1
   login_port:
-    description: TCP port of the server.
+    description: TCP port of the server (1-65535).
     type: int
     default: 3306
   login_user:
@@ -30,7 +30,7 @@ options:
     description: Unix socket to connect through instead of TCP.
     type: path
   connect_timeout:
-    description: Seconds to wait for a connection.
+    description: Seconds to wait for a connection (greater than 0, at most 604800).
     type: float
     default: 5.0
   database:
