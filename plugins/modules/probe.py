@@ -159,6 +159,52 @@ options:
     description: Consecutive ok samples after C(up_at) that count as recovered.
     type: int
     default: 3
+  abort_when:
+    description:
+      - Steady-state guard (with O(state=started)). When this condition over
+        the probe's own samples holds for O(abort_when.for) consecutive
+        samples, the probe aborts the run O(run_id) once, at once, from the
+        target: it journals C(abort) (C(source=guard), C(id=<run_id>), with the
+        reason, the value and the time), sends SIGTERM to the supervisor of
+        every fault of that run in this ledger (each reverts immediately;
+        faults whose supervisor is gone are reverted directly) and stops the
+        run's data generators in this ledger. The probe keeps sampling.
+      - Faults of the run on other hosts are reverted by the play, with
+        M(faultline.chaos.restore) and O(faultline.chaos.restore#module:run_id)
+        (the role C(faultline.chaos.flapping_connection) does this).
+      - Faults belong to a run when they were applied with the same O(run_id)
+        (option of M(faultline.chaos.network), M(faultline.chaos.process) and
+        M(faultline.chaos.binlog)); data generators when their C(run_id) is the run.
+    type: dict
+    suboptions:
+      metric:
+        description:
+          - V(failed) a failing sample (O(abort_when.op) and O(abort_when.threshold) are ignored);
+            V(failing_s) seconds since the current run of failing samples began (0 while ok);
+            V(lag_s) replication lag of a V(mysql_replica) probe (C(Seconds_Behind_Master) while
+            connected; while the replica is not connected, when the server reports NULL, the
+            seconds since the last ok sample plus the lag then);
+            V(latency_ms) the sample's latency; V(value) the first column of a V(mysql_query) probe.
+          - A sample whose metric cannot be known (no number) breaks the streak.
+        type: str
+        required: true
+        choices: [failed, failing_s, lag_s, latency_ms, value]
+      op:
+        description: Comparison of the metric with O(abort_when.threshold).
+        type: str
+        choices: ['>', '>=', '<', '<=', '==', '!=']
+        default: '>'
+      threshold:
+        description: The value compared with (finite).
+        type: float
+        default: 0
+      for:
+        description: Consecutive samples the condition must hold (1-100000).
+        type: int
+        default: 1
+  run_id:
+    description: The run the guard O(abort_when) aborts (required with it).
+    type: str
 notes:
   - The probe runs as a detached process on the target and stops by itself at
     its O(lease). Its samples are in C(<state_dir>/workers/probe-<name>.jsonl).
@@ -197,6 +243,18 @@ EXAMPLES = r'''
     login_port: 3317
     query: SELECT COUNT(*) FROM shop.orders
     expect: '^[0-9]+$'
+
+- name: Steady-state guard, abort the run when the replica lags more than 5 s for 3 samples
+  faultline.chaos.probe:
+    name: replica-guard
+    kind: mysql_replica
+    login_port: 3318
+    run_id: tc007-20260101
+    abort_when:
+      metric: lag_s
+      op: '>'
+      threshold: 5
+      for: 3
 
 - name: Stop the probe and get the metrics of the fault's windows
   faultline.chaos.probe:
@@ -293,13 +351,20 @@ worker_error:
   description: The error that ended the background probe, if it crashed.
   returned: state=stopped or state=collected
   type: str
+aborted:
+  description:
+    - The abort of the probe's guard (O(abort_when)) when it tripped, else null; C(reason),
+      C(metric), C(value), C(threshold), C(at) (unix time), C(host), C(run_id), C(guard).
+  returned: state=stopped or state=collected
+  type: dict
+  sample: {"reason": "lag_s > 2 for 1 consecutive samples (lag_s = 2.1)", "at": 1767225601.2, "run_id": "tc007-x"}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import mysql_common_argument_spec
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
-from ansible_collections.faultline.chaos.plugins.module_utils._probes import runner
+from ansible_collections.faultline.chaos.plugins.module_utils._probes import guard, runner
 from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import KINDS, validate
 
 
@@ -329,6 +394,14 @@ def argument_spec():
         fault_ids=dict(type="list", elements="str"),
         windows=dict(type="list", elements="dict"),
         recover_after=dict(type="int", default=3),
+        abort_when=dict(type="dict", options=dict(
+            metric=dict(type="str", required=True, choices=list(guard.METRICS)),
+            op=dict(type="str", default=">", choices=list(guard.OPERATORS)),
+            threshold=dict(type="float", default=0),
+            # "for" is a Python keyword but a fine YAML key
+            **{"for": dict(type="int", default=1)}
+        )),
+        run_id=dict(type="str"),
     )
     return spec
 
@@ -354,6 +427,12 @@ def main():
             module.fail_json(msg="every item of windows needs down_at (and up_at): %r" % (w,), **result)
     if state in ("started", "sampled"):
         err = validate(p)
+        if err:
+            module.fail_json(msg=err, **result)
+    if p["abort_when"] is not None:
+        if state != "started":
+            module.fail_json(msg="abort_when is only valid with state=started", **result)
+        p["abort_when"], err = guard.validate(p["abort_when"], p["run_id"])
         if err:
             module.fail_json(msg=err, **result)
     try:
