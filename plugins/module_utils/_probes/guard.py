@@ -58,7 +58,7 @@ def validate(cond, run_id):
     op = cond.get("op", ">")
     if op not in OPERATORS:
         return None, "abort_when.op must be one of %s, got %r" % (" ".join(OPERATORS), op)
-    threshold = cond.get("threshold", 0 if metric == "failed" else None)
+    threshold = cond.get("threshold", 0)
     if metric == "failed":
         threshold = 0
         op = ">"

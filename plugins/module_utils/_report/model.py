@@ -46,8 +46,21 @@ class ReportError(Exception):
 # time
 # --------------------------------------------------------------------------
 
+MAX_UNIX = 253402300799.999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 / datetime can show
+
+
 def to_unix(value, what="timestamp"):
-    """ISO 8601 string / unix number / numeric string / None -> unix float or None."""
+    """ISO 8601 string / unix number / numeric string / None -> unix float or None.
+
+    The result is finite and between 1970 and 9999 (ReportError otherwise).
+    """
+    ts = _to_unix(value, what)
+    if ts is not None and not (ts == ts and 0 <= ts <= MAX_UNIX):  # ts == ts: not nan
+        raise ReportError("%s: %r is not a time between 1970 and 9999" % (what, value))
+    return ts
+
+
+def _to_unix(value, what):
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -70,7 +83,10 @@ def to_unix(value, what="timestamp"):
         raise ReportError("%s: %r is not a timestamp (ISO 8601 string or unix float)" % (what, value))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=_UTC)
-    return dt.timestamp()
+    try:
+        return dt.timestamp()
+    except (OverflowError, ValueError):
+        raise ReportError("%s: %r is not a time between 1970 and 9999" % (what, value))
 
 
 def to_iso(ts):
