@@ -93,13 +93,15 @@ NON_FINITE_FLOATS = [v for v in NASTY_NUMBERS if isinstance(v, float) and not ma
 NON_FINITE_TEXT = ["nan", "inf", "-inf", "1e999", "NaN"]
 
 
-# Likewise numbers outside [-1e7, 1e7] (and nan/inf for floats): bounding every number
-# is the shared validator's job (test_non_finite_and_unbounded_numbers_are_refused).
+# Likewise numbers outside [-1e7, 1e7], nan/inf and negative floats (all durations,
+# intervals, timeouts): bounding every number is the shared validator's job
+# (test_non_finite_and_unbounded_numbers_are_refused, test_negative_timeouts_are_refused).
 def _number(kind):
-    base = st.integers(-10 ** 7, 10 ** 7) if kind == "int" else st.floats(-1e7, 1e7)
+    base = st.integers(-10 ** 7, 10 ** 7) if kind == "int" else st.floats(0, 1e7)
     plausible = st.integers(1, 100) if kind == "int" else st.floats(0.01, 100)
     nasty = [v for v in NASTY_NUMBERS if v not in NON_FINITE_FLOATS and v not in NON_FINITE_TEXT
-             and not (isinstance(v, (int, float)) and abs(v) > 1e7)]
+             and not (isinstance(v, (int, float)) and abs(v) > 1e7)
+             and not (kind == "float" and isinstance(v, (int, float)) and v < 0)]
     return st.one_of(plausible, base, st.sampled_from(nasty))
 
 
