@@ -164,7 +164,7 @@ options:
       - Steady-state guard (with O(state=started)). When this condition over
         the probe's own samples holds for C(for) consecutive
         samples, the probe aborts the run O(run_id) once, at once, from the
-        target: it journals C(abort) (C(source=guard), C(id=<run_id>), with the
+        target. It journals C(abort) (C(source=guard), C(id=<run_id>), with the
         reason, the value and the time), sends SIGTERM to the supervisor of
         every fault of that run in this ledger (each reverts immediately;
         faults whose supervisor is gone are reverted directly) and stops the

@@ -17,6 +17,7 @@ Modules run as ``python <module>.py <args.json>`` (what Ansible does on the
 target, minus the transport), so the test owns the process it kills.
 ``FAULTLINE_CRASH_SEEDS`` (default 3) sets the number of seeded renewal kills.
 """
+import contextlib
 import json
 import os
 import random
@@ -120,8 +121,9 @@ def _nft_chain_names():
     return re.findall(r"^\s*chain (\S+) \{", cp.stdout, re.M) if cp.returncode == 0 else []
 
 
-@pytest.fixture
-def port():
+@contextlib.contextmanager
+def listening_port():
+    """A free loopback port with a listener that accepts (and closes) every connection."""
     rnd = random.Random()
     for _i in range(50):
         p = rnd.randint(42000, 42999)
@@ -135,6 +137,12 @@ def port():
             listener.close()
         return
     pytest.skip("no free port")
+
+
+@pytest.fixture
+def port():
+    with listening_port() as p:
+        yield p
 
 
 def _hold(port, state_dir, backend):

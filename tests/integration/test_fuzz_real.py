@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from support.util import proc_state, reap
-from test_crash_consistency import chains_of, port, restore_and_check, run_direct  # noqa: F401 -- fixture
+from test_crash_consistency import chains_of, listening_port, restore_and_check, run_direct
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="faults need root")]
 
@@ -30,9 +30,15 @@ NUM = st.one_of(st.none(), st.floats(-5, 5), st.sampled_from([0, -1, 0.01, 0.3, 
 BACKEND = st.sampled_from(["auto", "nft", "iptables"])
 
 
+@pytest.fixture
+def port():
+    with listening_port() as p:
+        yield p
+
+
 @REAL
 @given(data=st.data())
-def test_network_random_arguments_for_real(data, tmp_path_factory, port):  # noqa: F811 -- fixture
+def test_network_random_arguments_for_real(data, tmp_path_factory, port):
     tmp = tmp_path_factory.mktemp("fuzzreal")
     state_dir = str(tmp / "state")
     args = {"port": port, "state_dir": state_dir, "lease": 30}

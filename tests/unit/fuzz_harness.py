@@ -52,6 +52,7 @@ def run(module, args, check=True):
     full = dict(args)
     full["_ansible_check_mode"] = check
     out = io.StringIO()
+    code = None
     with patch_module_args(full):
         with redirect_stdout(out):
             try:
@@ -145,7 +146,8 @@ def _value(name, opt, tmp):
             return st.one_of(st.none(), st.lists(valid, max_size=3), st.lists(_text(), max_size=2))
         return st.one_of(valid, valid, valid, _text(), st.none())
     if kind in ("int", "float"):
-        return st.one_of(_number(kind), st.sampled_from(NASTY_SCALARS))
+        scalars = [v for v in NASTY_SCALARS if kind == "int" or v != "-1"]
+        return st.one_of(_number(kind), st.sampled_from(scalars))
     if kind == "bool":
         return st.one_of(st.booleans(), st.sampled_from(["yes", "no", "maybe", 2, None, ""]))
     if kind == "list":

@@ -16,7 +16,6 @@ import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import fuzz_harness as fh
 

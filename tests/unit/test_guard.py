@@ -1,14 +1,12 @@
 """Steady-state guard: the abort_when condition, the abort of a run, ABORTED reports (no kernel state)."""
 import json
-import os
-import time
 
 import pytest
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import Ledger
 from ansible_collections.faultline.chaos.plugins.module_utils._probes import guard
-from ansible_collections.faultline.chaos.plugins.module_utils._report import junit, markdown, svg, writer
+from ansible_collections.faultline.chaos.plugins.module_utils._report import writer
 
 
 def cond(**kw):

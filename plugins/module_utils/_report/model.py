@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import math
 import re
 
 # Kept equal to galaxy.yml's version (tests/unit/test_report_model.py checks it):
@@ -55,7 +56,7 @@ def to_unix(value, what="timestamp"):
     The result is finite and between 1970 and 9999 (ReportError otherwise).
     """
     ts = _to_unix(value, what)
-    if ts is not None and not (ts == ts and 0 <= ts <= MAX_UNIX):  # ts == ts: not nan
+    if ts is not None and not (math.isfinite(ts) and 0 <= ts <= MAX_UNIX):
         raise ReportError("%s: %r is not a time between 1970 and 9999" % (what, value))
     return ts
 
