@@ -258,7 +258,7 @@ def test_module_killed_at_random_moments_of_a_renewal(port, state_dir, tmp_path)
         args = _hold(port, state_dir, "nft")
         rc, res = run_direct("network", args, tmp_path)
         assert rc == 0, res
-        rc, _res = run_direct("network", dict(args, lease=90), tmp_path, kill_after=rnd.uniform(0.05, 0.6))
+        rc, _res = run_direct("network", dict(args, lease=90), tmp_path, kill_after=rnd.uniform(0.02, 0.45))
         kills += rc == -signal.SIGKILL
         # the fault survives a killed renewal and is still supervised
         rec = runtime.Ledger(state_dir).get(res["fault_id"])
