@@ -32,12 +32,16 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
-BASE = tempfile.mkdtemp(prefix="faultline-fuzz-")
+# created by the fixture below (not at import: a --collect-only run leaves nothing)
+BASE = os.path.join(tempfile.gettempdir(), "faultline-fuzz-%d" % os.getpid())
 STATE_DIR = os.path.join(BASE, "state")
 REPORTS = os.path.join(BASE, "reports")
 
 
-def teardown_module(_mod):
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_dir():
+    os.makedirs(BASE, 0o700, exist_ok=True)
+    yield BASE
     shutil.rmtree(BASE, ignore_errors=True)
 
 
