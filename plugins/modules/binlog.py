@@ -270,7 +270,7 @@ def corrupt(module, engine, p):
         params = dict(path=path, type=p["type"], sha256=sha256_file(path), offset=offset,
                       length=p["length"], bit=p["bit"], size=st.st_size,
                       # a restore of the active binlog drops what the server wrote since the damage
-                      allow_active=bool(p["allow_active"] and info["active"] in (None, name)),
+                      allow_active=bool(p["allow_active"] and info["active"] in (None, os.path.basename(path))),
                       stat=dict(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode & 0o7777),
                       backup=os.path.join(backup_dir, "%s-%s" % (probe.fault_id, os.path.basename(path))))
         if not module.check_mode:

@@ -167,7 +167,7 @@ def test_backups_are_kept_on_disk_by_default(mariadb_pair, state_dir, run_module
     res = run_module("binlog", login(pair, target="latest_rotated", type="garbage", state_dir=state_dir))
     try:
         assert res["changed"] and res["backup"].startswith("/var/lib/faultline/backups/"), res
-        fstype = subprocess.run(["stat", "-f", "-c", "%T", res["backup"]], capture_output=True, text=True).stdout
+        fstype = subprocess.run(["stat", "-f", "-c", "%T", res["backup"]], capture_output=True, text=True, check=True).stdout
         assert fstype.strip() != "tmpfs" and sha(res["backup"]) == res["sha256"]
         st = os.stat("/var/lib/faultline/backups")
         assert st.st_uid == os.geteuid() and st.st_mode & 0o077 == 0
@@ -194,7 +194,7 @@ def test_a_file_outside_the_binlog_index_is_refused(mariadb_pair, state_dir, bac
 
 
 def test_restore_refuses_a_symlink_planted_in_place_of_the_binlog(mariadb_pair, state_dir, backup_dir,
-                                                                   run_module, tmp_path):
+                                                                  run_module, tmp_path):
     """Issue 10 item 3: the server's user swaps the damaged binlog for a link to a root file."""
     pair = mariadb_pair
     rotate(pair, 5)

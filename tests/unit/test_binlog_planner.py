@@ -235,3 +235,30 @@ def test_backup_dir_must_be_private(tmp_path):
     os.symlink(str(d), str(link))
     with pytest.raises(EngineError, match="not a directory"):
         bl.check_backup_dir(str(link))
+
+
+def run_binlog_module(args, capsys):
+    import json
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.faultline.chaos.plugins.modules import binlog as binlog_module
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            binlog_module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_plans_the_active_binlog_only_when_allowed(tmp_path, capsys):
+    d = tmp_path / "binlogs"
+    d.mkdir()
+    fake_binlog(d / "mysql-bin.000001", [100])
+    active = fake_binlog(d / "mysql-bin.000002", [100, 200])
+    (d / "mysql-bin.index").write_text("./mysql-bin.000001\n./mysql-bin.000002\n")
+    args = dict(file="mysql-bin.000002", binlog_dir=str(d), type="garbage", min_free_bytes=0,
+                state_dir=str(tmp_path / "state"), backup_dir=str(tmp_path / "bk"), _ansible_check_mode=True)
+    out = run_binlog_module(args, capsys)
+    assert out["failed"] and "allow_active" in out["msg"]
+    out = run_binlog_module(dict(args, allow_active=True), capsys)
+    assert out["changed"] and not out.get("failed") and out["file"] == active, out
+    revert = out["planned"]["revert"][0]
+    assert revert["grown_ok"] and revert["damaged_size"] == 304
+    assert not (tmp_path / "bk").exists() and runtime.sha256_file(active) == out["sha256"]

@@ -66,7 +66,9 @@ def test_range_sql_shared_prefix_is_an_equality():
     assert sql == "`run_id` IS NOT NULL AND `seq` IS NOT NULL AND `run_id` = %s AND `seq` >= %s AND `seq` < %s"
     assert args == ["r1", 5, 9]
     sql, args = chunks.range_sql(cols, ("r1", 5), ("r2", 1))   # no shared prefix: expanded form
-    assert sql.startswith("`run_id` IS NOT NULL AND `seq` IS NOT NULL AND (`run_id` > %s OR (`run_id` = %s AND `seq` >= %s))") and args == ["r1", "r1", 5, "r2", "r2", 1]
+    assert sql.startswith("`run_id` IS NOT NULL AND `seq` IS NOT NULL AND "
+                          "(`run_id` > %s OR (`run_id` = %s AND `seq` >= %s))")
+    assert args == ["r1", "r1", 5, "r2", "r2", 1]
     assert chunks.range_sql(cols, ("r1", 5), None)[1] == ["r1", "r1", 5]
 
 
