@@ -27,3 +27,25 @@ def test_http_headers_are_never_returned(monkeypatch, capsys, tmp_path):
     assert seen["Authorization"] == secret           # the request still carries it
     assert secret not in raw and "s3cr3t" not in raw  # the result does not
     assert out["invocation"]["module_args"]["headers"]["Authorization"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def test_http_headers_are_not_written_to_the_worker_meta(monkeypatch, tmp_path):
+    """Issue 10 item 11: a started probe wrote its headers (a token) into the meta file in clear text."""
+    runner = probe_module.runner
+    captured = {}
+
+    def start(state_dir, kind, name, target, stored, lease):
+        captured.update(stored)
+        return {"pid": 1}
+
+    monkeypatch.setattr(runner.background, "start", start)
+    monkeypatch.setattr(runner.background, "read_meta", lambda *a: None)
+    secret = "Bearer s3cr3t-t0ken-4242"
+    params = {"name": "h", "kind": "http", "url": "http://127.0.0.1:9/", "interval": 1.0,
+              "headers": {"Authorization": secret}}
+    runner.start(str(tmp_path), params, lease=60)
+    assert secret not in json.dumps(captured) and "headers" not in captured
+    # the same probe is still recognised (re-run = no change), another token is another probe
+    assert runner.identity(captured) == runner.identity(params)
+    other = dict(params, headers={"Authorization": "Bearer other"})
+    assert runner.identity(captured) != runner.identity(other)
