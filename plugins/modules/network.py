@@ -206,6 +206,24 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+start_at:
+  description: The instant (unix seconds) at which the supervisor applies the fault (O(start_at)).
+  returned: when O(start_at) is set
+  type: float
+  sample: 1796160600.25
+start_at_iso:
+  description: RV(start_at) in ISO 8601, UTC.
+  returned: when O(start_at) is set
+  type: str
+  sample: "2026-12-01T21:30:00.250000Z"
+apply_journal:
+  description:
+    - Where the host journals its actual apply of a scheduled fault - the journal file, the fault
+      id and the event name (C(applied), with intended, wall, mono, lag_s and clock).
+      M(faultline.chaos.fault_info) with O(faultline.chaos.fault_info#module:journal_since) returns those events.
+  returned: when O(start_at) is set
+  type: dict
+  sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
   description: Id of the fault in the ledger (use it with O(state=up) or M(faultline.chaos.fault_info)).
   returned: when a single fault is addressed
@@ -254,7 +272,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, engine_argument_spec
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, engine_argument_spec, reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     NetworkFault, detect_backend, lockout_reason, netns_prefix,
@@ -306,6 +324,7 @@ def main():
         mutually_exclusive=[("port", "ports"), ("service_unit", "service_pidfile")],
         required_if=[("type", "loss", ("loss_percent",))],
     )
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     ports = list(p["ports"] or [])
     if p["port"] is not None:
@@ -320,6 +339,8 @@ def main():
         module.fail_json(msg="lease must be a positive number of seconds, got %s" % p["lease"])
     if p["loss_percent"] is not None and not 1 <= p["loss_percent"] <= 100:
         module.fail_json(msg="loss_percent must be between 1 and 100, got %s" % p["loss_percent"])
+    if p["start_at"] and p["state"] == "up":
+        module.fail_json(msg="start_at schedules a fault (state down or flap); it cannot schedule state=up")
     if p["type"] == "service" and p["state"] == "flap":
         module.fail_json(msg="state=flap supports type reject, timeout or loss, not service")
     if p["state"] == "flap":

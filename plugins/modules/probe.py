@@ -297,6 +297,7 @@ worker_error:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import mysql_common_argument_spec
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._probes import runner
@@ -342,6 +343,7 @@ def main():
         mutually_exclusive=[("fault_ids", "windows")],
         supports_check_mode=True,
     )
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     state, name, sd = p["state"], p["name"], p["state_dir"]
     result = dict(changed=False, name=name, kind=p["kind"], state=state)

@@ -103,7 +103,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError, execute_all
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     list_owned, netns_prefix, sweep_actions,
@@ -121,6 +121,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if os.geteuid() != 0:
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
@@ -148,7 +149,8 @@ def main():
                 try:
                     prefix = netns_prefix(ns)
                 except EngineError as e:
-                    errors.append(str(e))
+                    if ns in p["netns"]:  # a record's namespace may be gone with its process (and its rules)
+                        errors.append(str(e))
                     continue
                 owned = list_owned(engine.runner, prefix)
                 actions, found = sweep_actions(owned, keep, prefix, owner=p["state_dir"])

@@ -253,6 +253,7 @@ datagen:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen.generator import summarize
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     connect_params, mysql_common_argument_spec, require_pymysql,
@@ -299,6 +300,7 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_by={"acked_ranges": "datagen_run_id", "indeterminate_ranges": "datagen_run_id"})
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = dict(module.params)
     for name in ("chunk_rows", "leaf_rows", "max_keys", "poll_interval"):
         if p[name] <= 0:

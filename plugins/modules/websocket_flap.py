@@ -294,6 +294,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap
 
 
@@ -339,6 +340,7 @@ def main():
         required_together=[("log_file", "cleanup_pattern")],
         supports_check_mode=True,
     )
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if not flap.HAS_WEBSOCKETS:
         module.fail_json(msg=missing_required_lib("websockets"), exception=str(flap.WEBSOCKETS_IMPORT_ERROR))

@@ -115,7 +115,7 @@ class FaultEngine(object):
 
     def start_at(self):
         """The task's ``start_at`` as unix seconds (validated), or None."""
-        value = (self.module.params or {}).get("start_at")
+        value = (getattr(self.module, "params", None) or {}).get("start_at")
         if value in (None, ""):
             return None
         return check_start_at(value)
@@ -251,7 +251,7 @@ class FaultEngine(object):
         revert leaves the record as ``revert_failed`` (with ``errors``) and a
         supervisor retrying it with backoff.
         """
-        if (self.module.params or {}).get("start_at") not in (None, ""):
+        if (getattr(self.module, "params", None) or {}).get("start_at") not in (None, ""):
             raise EngineError("start_at schedules putting a fault in place; it cannot be used to revert one")
         try:
             rec = self.ledger.read(fault_id)

@@ -134,6 +134,14 @@ def proc_alive(pid, starttime=None):
     return proc_state(pid) != "Z"
 
 
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % int(pid), "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except (IOError, OSError, ValueError):
+        return []
+
+
 def proc_identity(pid):
     return {"pid": int(pid), "starttime": proc_starttime(pid)}
 
@@ -1189,6 +1197,10 @@ def reap(state_dir=DEFAULT_STATE_DIR, runner=None):
                         continue
                     if rec is None:
                         continue
+                    sup = rec.get("supervisor") or {}
+                    if sup.get("pid") and proc_alive(sup["pid"], sup.get("starttime")) and \
+                            is_supervisor_cmdline(_cmdline(sup["pid"])):
+                        continue  # a supervisor of an older version (no lock) still runs
                     now = time.time()
                     if rec.get("state") == "scheduled":
                         due = now > float(rec.get("start_at") or 0) + START_TOLERANCE
