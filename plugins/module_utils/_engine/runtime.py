@@ -41,6 +41,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -734,7 +735,7 @@ def parse_instant(value):
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=datetime.timezone.utc)
         t = dt.timestamp()
-    if t != t or t in (float("inf"), float("-inf")):
+    if math.isnan(t) or math.isinf(t):
         raise EngineError("start_at must be a finite time, got %r" % (text,))
     return t
 
