@@ -417,6 +417,8 @@ def _up(module, engine, scope, ports):
     events = []
     for r in reverted:
         events.extend(engine.ledger.events(r["id"]))
+    if engine.revert_failure(reverted):
+        module.fail_json(msg=engine.revert_failure(reverted), changed=changed, reverted=reverted, events=events)
     module.exit_json(changed=changed, reverted=reverted, diff=diff, events=events)
 
 

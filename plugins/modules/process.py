@@ -347,6 +347,8 @@ def main():
             res = run_held(module, engine, params)
     except EngineError as e:
         module.fail_json(msg=str(e))
+    if engine.revert_failure(res.get("reverted")):
+        module.fail_json(msg=engine.revert_failure(res.get("reverted")), **res)
     module.exit_json(**res)
 
 

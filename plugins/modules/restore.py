@@ -17,6 +17,9 @@ description:
     (network rules removed, stopped services started, paused processes
     resumed, damaged binlogs put back byte-identical), through each fault's
     supervisor when it is alive and directly otherwise.
+  - A fault whose revert failed earlier (C(revert_failed)) is tried again at
+    once; while it still fails the fault stays in the ledger, its supervisor
+    keeps retrying, and this module fails with the errors.
   - Then sweeps orphans, that is chains in the collection's own nftables
     table C(inet faultline) or iptables chains C(FLT_*) that no ledger record
     owns (left by a crashed run or a wiped state directory), in the host's

@@ -439,3 +439,9 @@ def test_network_fault_in_a_pid_namespace_pins_it_under_the_ledger(state_dir):
                if a["op"] == "run")
     assert plan["revert"][-1] == {"op": "ns_unpin", "dst": dst}
     assert "ns_unpin" in rt.HOUSEKEEPING_OPS  # a flap never releases the pin between cycles
+
+
+def test_revert_failure_message_names_the_fault_and_its_errors():
+    assert base.FaultEngine.revert_failure([{"id": "a", "reverted": True, "errors": []}]) is None
+    msg = base.FaultEngine.revert_failure([{"id": "b", "reverted": False, "errors": ["run: nsenter failed"]}])
+    assert "b: run: nsenter failed" in msg and "revert_failed" in msg

@@ -291,6 +291,15 @@ class FaultEngine(object):
                 out["errors"] = list(out["errors"]) + [str(e)]
         return out
 
+    @staticmethod
+    def revert_failure(results):
+        """A user message when any revert in ``results`` failed (the module must fail), else None."""
+        bad = [r for r in results or [] if r.get("errors") and not r.get("reverted")]
+        if not bad:
+            return None
+        return "revert failed for %s; kept as revert_failed and retried by its supervisor (see fault_info, " \
+            "run restore to retry now)" % "; ".join("%s: %s" % (r["id"], ", ".join(r["errors"])) for r in bad)
+
     def revert_all(self, kinds=None, reason="restore", by="module"):
         """Revert every record (``revert_failed`` ones are tried again)."""
         out = []
