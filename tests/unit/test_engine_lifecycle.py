@@ -445,3 +445,21 @@ def test_revert_failure_message_names_the_fault_and_its_errors():
     assert base.FaultEngine.revert_failure([{"id": "a", "reverted": True, "errors": []}]) is None
     msg = base.FaultEngine.revert_failure([{"id": "b", "reverted": False, "errors": ["run: nsenter failed"]}])
     assert "b: run: nsenter failed" in msg and "revert_failed" in msg
+
+
+def test_a_scheduled_flap_anchors_its_grid_at_start_at(state_dir, tmp_path):
+    on, off = tmp_path / "down", tmp_path / "up"
+    start = time.time() + 1.0
+    put_record(state_dir, "sflap", apply=[{"op": "run", "argv": ["touch", str(on)]}],
+               revert=[{"op": "run", "argv": ["touch", str(off)]}], span=0.8, state="scheduled",
+               start_at=start, schedule={"mode": "flap", "down_for": 0.2, "up_for": 0.2})
+    rt.spawn_supervisor(state_dir, "sflap")
+    ledger = rt.Ledger(state_dir)
+    wait_until(lambda: ledger.get("sflap") is None, 5, "the end of the flap")
+    evs = ledger.events("sflap")
+    applied = [e for e in evs if e["event"] == "applied"][0]["detail"]
+    assert applied["intended"] == pytest.approx(start) and 0 <= applied["lag_s"] < 0.05
+    downs = [e for e in evs if e["event"] == "down"]
+    assert [e["detail"]["cycle"] for e in downs] == [1, 2]
+    assert downs[0]["ts"] - start < 0.1
+    assert evs[-1]["event"] == "reverted" and evs[-1]["detail"]["reason"] == "schedule_end"
