@@ -2,7 +2,6 @@
 
 The fake gateway answers with the JSON etcd 3.4's grpc-gateway writes (64-bit
 integers as strings, member ids as unsigned decimals, base64 keys/values)."""
-import json
 import os
 import socket
 
