@@ -148,7 +148,7 @@ leader_views:
   returned: always
   type: dict
   sample: {etcd1: etcd2, etcd2: etcd2, etcd3: etcd2}
-unreachable:
+unreachable_endpoints:
   description: Endpoints that did not answer, with the member name when known and the error.
   returned: always
   type: list

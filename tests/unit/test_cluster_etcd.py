@@ -83,7 +83,7 @@ def test_view_of_a_healthy_cluster_names_the_leader():
     view = etcd.cluster_view(gw, list(URLS.values()), lab_members=lab, pids=False)
     assert view["healthy"] is True
     assert view["leader"]["name"] == "etcd2" and view["leader"]["address"] == "127.0.0.12"
-    assert view["raft_term"] == 2 and view["revision"] == 7 and view["unreachable"] == []
+    assert view["raft_term"] == 2 and view["revision"] == 7 and view["unreachable_endpoints"] == []
     assert [m["is_leader"] for m in view["members"]] == [False, True, False]
     assert view["leader_views"] == {"etcd1": "etcd2", "etcd2": "etcd2", "etcd3": "etcd2"}
     # linearizable reads: serializable false, the key base64
@@ -99,7 +99,7 @@ def test_unreachable_member_is_named_and_unhealthy():
     lab = [{"name": n, "client_url": URLS[n]} for n in URLS]
     view = etcd.cluster_view(gw, list(URLS.values()), lab_members=lab, pids=False)
     assert view["healthy"] is False
-    assert view["unreachable"][0]["name"] == "etcd3" and "refused" in view["unreachable"][0]["error"]
+    assert view["unreachable_endpoints"][0]["name"] == "etcd3" and "refused" in view["unreachable_endpoints"][0]["error"]
     m3 = [m for m in view["members"] if m["name"] == "etcd3"][0]
     assert m3["reachable"] is False and "refused" in m3["error"]
     assert view["leader"]["name"] == "etcd2"

@@ -319,7 +319,7 @@ def cluster_view(gw, endpoints, lab_members=None, health_key="faultline/health",
         raft_term=top_term,
         revision=revision,
         cluster_id=cluster_ids[0] if len(cluster_ids) == 1 else ",".join(cluster_ids),
-        unreachable=unreachable,
+        unreachable_endpoints=unreachable,
         leader_views=dict((m["name"] or m["id"], _name_of(members, m.get("leader_id"))) for m in members if m["reachable"]),
         healthy=bool(members) and all(m["healthy"] for m in members) and leader is not None,
     )
