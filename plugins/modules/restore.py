@@ -149,7 +149,7 @@ def main():
             namespaces.append(ns)
     try:
         if module.check_mode:
-            reverted = [dict(id=r["id"], kind=r.get("kind"), summary=r.get("summary"), reverted=True)
+            reverted = [dict(id=r["id"], kind=restore_kind(r), summary=r.get("summary"), reverted=True)
                         for r in records]
         else:
             for rec in records:
