@@ -344,6 +344,8 @@ def test_chains_carry_their_ledger_and_sweeps_spare_other_ledgers():
     assert owned["owners"] == {"flt_a_in": "/run/faultline", "flt_b_in": "/tmp/other"}
     _actions, orphans = net.sweep_actions(owned, set(), owner="/run/faultline")
     assert orphans == ["flt_a_in", "flt_c_in"]  # untagged chains are ours to sweep too
+
+
 @pytest.mark.parametrize("items,deleted", [
     ([{"table": {}}, {"chain": {"name": "INPUT", "policy": "accept"}}], True),
     ([{"table": {}}], True),
