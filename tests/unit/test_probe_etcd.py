@@ -130,7 +130,7 @@ def test_etcd_summary_and_window_retries():
     first = samples[0]["ts"]
     w = metrics.window_metrics(samples, {"n": 1, "down_at": first - 1, "up_at": None}, kind="etcd")
     # the first write was acked after a retry: detected there, and all 5 failed attempts are retries
-    assert w["detected_at"] == first and w["retries"] == 5
+    assert w["detected_at"] == first and w["retries"] == 5 and w["error_message"] == "timed out"
 
 
 def line(ts, event, ok=True, error=None, **detail):

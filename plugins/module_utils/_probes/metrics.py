@@ -174,6 +174,9 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
     end = recovered["ts"] if recovered is not None else limit
     failing = [s for s in scoped if s["ts"] < end and not s.get("ok")]
     msg = _first_error(kind, failing)
+    if kind == "etcd":  # the client's own first error, also of a write acknowledged after a retry
+        atts = _failed_attempts([s for s in scoped if s["ts"] < end])
+        msg = atts[0].get("error") if atts else msg
     out = dict(window)
     out.update(
         detected_at=detected["ts"] if detected else None,

@@ -1,8 +1,10 @@
-"""A throwaway 3-member etcd cluster on loopback for the probe tests.
+"""A throwaway 3-member etcd cluster on loopback for the probe and T040 tests.
 
 Each member has its own loopback address (default 127.0.0.41-43, client port
-2379, peer port 2380) so a partition by address is a real partition.  The
-members are children of the test process, stopped by pid at teardown.
+2379, peer port 2380).  Members are started like roles/lab_etcd starts them
+(start-stop-daemon, pidfile, log) and ``describe()`` writes the same
+description as its lab_etcd.json, so the T040 role runs against this cluster;
+at teardown every member is stopped by the pid in its pidfile.
 """
 import json
 import os
@@ -12,7 +14,7 @@ import subprocess
 import time
 import urllib.request
 
-from support.util import wait_for
+from support.util import pid_alive, read_pidfile, wait_for
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -22,9 +24,11 @@ class Member(object):
         self.name, self.ip = name, ip
         self.client_url = "http://%s:%d" % (ip, client_port)
         self.peer_url = "http://%s:%d" % (ip, peer_port)
-        self.data_dir = os.path.join(base, name)
-        self.log = os.path.join(base, name + ".log")
-        self.proc = None
+        self.client_port = client_port
+        self.dir = os.path.join(base, name)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "etcd.log")
+        self.pidfile = os.path.join(self.dir, "etcd.pid")
 
     def argv(self, cluster, state="new"):
         return [ETCD, "--name", self.name, "--data-dir", self.data_dir,
@@ -35,7 +39,13 @@ class Member(object):
 
     @property
     def pid(self):
-        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+        pid = read_pidfile(self.pidfile)
+        return pid if pid and pid_alive(pid) else None
+
+    def describe(self):
+        return {"name": self.name, "host": "localhost", "address": self.ip, "client_port": self.client_port,
+                "client_url": self.client_url, "peer_url": self.peer_url, "dir": self.dir,
+                "data_dir": self.data_dir, "pidfile": self.pidfile, "log": self.log, "start_argv": None}
 
     def status(self, timeout=1.0):
         req = urllib.request.Request(self.client_url + "/v3/maintenance/status", data=b"{}",
@@ -55,9 +65,24 @@ class EtcdCluster(object):
         return [m.client_url for m in self.members]
 
     def start_member(self, m, state="new"):
-        with open(m.log, "ab") as log:
-            m.proc = subprocess.Popen(m.argv(self.cluster, state), stdin=subprocess.DEVNULL, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        os.makedirs(m.dir, exist_ok=True)
+        argv = m.argv(self.cluster, state)
+        subprocess.run(["start-stop-daemon", "--start", "--quiet", "--background", "--make-pidfile",
+                        "--pidfile", m.pidfile, "--output", m.log, "--chdir", m.dir, "--exec", argv[0], "--"]
+                       + argv[1:], check=True)
+        wait_for(lambda: m.pid, 10, 0.05, "etcd %s pid" % m.name)
+
+    def describe(self, path):
+        """Write a lab_etcd.json-shaped description (no proxy) to ``path``."""
+        members = []
+        for m in self.members:
+            d = m.describe()
+            d["start_argv"] = m.argv(self.cluster)
+            members.append(d)
+        with open(path, "w") as f:
+            json.dump({"layout": "loopback", "members": members, "proxy": None,
+                       "endpoints": self.endpoints}, f)
+        return path
 
     def start(self, timeout=30.0):
         os.makedirs(self.base, exist_ok=True)
@@ -95,25 +120,28 @@ class EtcdCluster(object):
         return wait_for(ok, timeout, 0.2, "etcd cluster healthy")
 
     def signal(self, m, sig):
-        os.kill(m.proc.pid, sig)
+        os.kill(m.pid, sig)
 
     def kill(self, m):
-        self.signal(m, signal.SIGKILL)
-        m.proc.wait(10)
+        pid = m.pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 10, 0.02, "etcd %s gone" % m.name)
 
     def restart(self, m):
         self.start_member(m, state="existing")
 
     def stop(self):
         for m in self.members:
-            if m.proc is not None and m.proc.poll() is None:
-                try:
-                    os.kill(m.proc.pid, signal.SIGCONT)
-                    m.proc.terminate()
-                    m.proc.wait(10)
-                except (OSError, subprocess.TimeoutExpired):
-                    m.proc.kill()
-                    m.proc.wait(5)
+            pid = m.pid
+            if pid is None:
+                continue
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGTERM)
+            try:
+                wait_for(lambda: not pid_alive(pid), 10, 0.05, "etcd %s to exit" % m.name)
+            except AssertionError:
+                os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: not pid_alive(pid), 5, 0.05, "etcd %s killed" % m.name)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
