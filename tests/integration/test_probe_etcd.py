@@ -103,8 +103,9 @@ def test_watch_single_endpoint_does_not_resume_multi_endpoint_fails_over(cluster
 
 def test_paused_member_single_endpoint_client_retries_and_recovers_after_cont(cluster, state_dir):
     target = cluster.members[1]
-    probe(state_dir, name="one", kind="etcd", key_prefix="t/p/", endpoints=[target.client_url],
-          **dict(POLICY, timeout=0.5))
+    policy = dict(POLICY)
+    policy["timeout"] = 0.5
+    probe(state_dir, name="one", kind="etcd", key_prefix="t/p/", endpoints=[target.client_url], **policy)
     time.sleep(0.5)
     cluster.signal(target, signal.SIGSTOP)
     stopped_at = time.time()

@@ -147,6 +147,8 @@ class EtcdCluster(object):
 
 def wait_leader_change(cluster, old, timeout=20.0):
     t0 = time.time()
-    new = wait_for(lambda: (lambda ld: ld if ld is not None and ld is not old else None)(cluster.leader()),
-                   timeout, 0.05, "a new etcd leader")
+    def changed():
+        ld = cluster.leader()
+        return ld if ld is not None and ld is not old else None
+    new = wait_for(changed, timeout, 0.05, "a new etcd leader")
     return new, time.time() - t0
