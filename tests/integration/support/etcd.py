@@ -147,6 +147,7 @@ class EtcdCluster(object):
 
 def wait_leader_change(cluster, old, timeout=20.0):
     t0 = time.time()
+
     def changed():
         ld = cluster.leader()
         return ld if ld is not None and ld is not old else None
