@@ -88,7 +88,9 @@ def test_sigkilled_supervisor_of_a_timed_network_fault_is_reaped_by_fault_info(r
 
 
 def test_sigkilled_supervisor_of_a_pause_is_restarted_then_reaped(run_module, state_dir, sleeper):
-    res = run_module("process", dict(state="paused", pid=sleeper.pid, duration=4, state_dir=state_dir))
+    # the first fault_info must run before the deadline: ansible-playbook takes over 4 s under load
+    # (seen failing with duration=4: the reaper had already reverted it)
+    res = run_module("process", dict(state="paused", pid=sleeper.pid, duration=15, state_dir=state_dir))
     assert not res["failed"], res["msg"]
     assert proc_state(sleeper.pid) == "T"
     first = kill_supervisor(state_dir, res["fault_id"])
@@ -141,7 +143,9 @@ def test_two_concurrent_identical_applies_start_one_supervisor(run_module, state
 
 
 def test_start_at_applies_on_time_on_loopback(run_module, state_dir, listener):
-    start = time.time() + 6.0  # ansible-playbook start-up takes a few seconds
+    # two ansible-playbook runs (apply, fault_info) must finish before it fires: each takes
+    # 2-3 s on an idle machine and over 6 s under load (seen failing with 6 s of lead)
+    start = time.time() + 15.0
     res = run_module("network", dict(state="down", type="reject", port=PORT, duration=2,
                                      start_at="%.3f" % start, state_dir=state_dir))
     assert not res["failed"], res["msg"]
