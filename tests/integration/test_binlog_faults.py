@@ -221,5 +221,7 @@ def test_restore_refuses_a_symlink_planted_in_place_of_the_binlog(mariadb_pair, 
     shutil.copy2(res["backup"], path)
     os.chown(path, st.st_uid, st.st_gid)
     os.unlink(res["backup"])
-    run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir))
+    out = run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir))
+    assert not out.get("failed"), out  # the file is the backed-up one again: the revert is done
     assert sha(path) == res["sha256"]
+    assert runtime.Ledger(state_dir).list() == []  # no record left retrying

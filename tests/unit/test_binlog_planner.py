@@ -262,3 +262,17 @@ def test_module_plans_the_active_binlog_only_when_allowed(tmp_path, capsys):
     revert = out["planned"]["revert"][0]
     assert revert["grown_ok"] and revert["damaged_size"] == 304
     assert not (tmp_path / "bk").exists() and runtime.sha256_file(active) == out["sha256"]
+
+
+def test_restore_is_done_when_the_file_already_holds_the_backup_even_if_the_backup_is_gone(tmp_path):
+    """An operator put the file back by hand and removed the backup: the restore (retried by the
+    supervisor of a revert_failed record) failed for ever with 'backup is missing'."""
+    p = fake_binlog(tmp_path / "mysql-bin.000001", [100])
+    sha = runtime.sha256_file(p)
+    out = runtime.execute([{"op": "copy", "src": str(tmp_path / "gone"), "dst": p, "sha256": sha,
+                            "remove_src": True}])
+    assert out[0]["copied"] is False
+    with pytest.raises(runtime.EngineError, match="is missing"):  # a damaged file still needs its backup
+        with open(p, "ab") as f:
+            f.write(b"damage")
+        runtime.execute([{"op": "copy", "src": str(tmp_path / "gone"), "dst": p, "sha256": sha}])

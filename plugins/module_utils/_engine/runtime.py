@@ -610,13 +610,13 @@ def _do_copy(action):
     dst_st = _lstat(dst)
     if dst_st is not None and not stat.S_ISREG(dst_st.st_mode):
         raise EngineError("%s is not a regular file (a symlink, a directory ...); refusing to replace it" % dst)
-    if _lstat(src) is None:
-        if action.get("missing_ok") and dst_st is not None and want and _sha256_regular(dst) == want:
-            return {"op": "copy", "dst": dst, "copied": False}
-        raise EngineError("backup %s is missing" % src)
     if want and dst_st is not None and _sha256_regular(dst) == want:
+        # already what the backup holds (restored before, or by the operator
+        # by hand): done, whether or not the backup is still there
         _drop_src(action)
         return {"op": "copy", "dst": dst, "copied": False}
+    if _lstat(src) is None:
+        raise EngineError("backup %s is missing" % src)
     dropped = 0
     if dst_st is not None and action.get("damaged_size") is not None \
             and dst_st.st_size > int(action["damaged_size"]):
