@@ -6,29 +6,39 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# One template for every set of MySQL/MariaDB login options; the argument
+# spec side is module_utils/_db/mysql.py login_spec(prefix), built the same way.
+# Sections: faultline.chaos.mysql (login_*, connect_timeout, database),
+# faultline.chaos.mysql.source (source_*), faultline.chaos.mysql.destination
+# (destination_*), faultline.chaos.mysql.replica (replica_*).
 
-class ModuleDocFragment(object):
-    DOCUMENTATION = r'''
-options:
-  login_host:
-    description: Host of the MySQL/MariaDB server.
+
+def _login_options(prefix, server, purpose=""):
+    return r'''
+  {p}host:
+    description: Host of {s}.{purpose}
     type: str
     default: 127.0.0.1
-  login_port:
-    description: TCP port of the server.
+  {p}port:
+    description: TCP port of {s}.
     type: int
     default: 3306
-  login_user:
-    description: User to log in as.
+  {p}user:
+    description: User on {s}.
     type: str
     default: root
-  login_password:
-    description: Password of O(login_user). Never logged.
+  {p}password:
+    description: Password of O({p}user). Never logged.
     type: str
     default: ''
-  login_unix_socket:
-    description: Unix socket to connect through instead of TCP.
+  {p}unix_socket:
+    description: Unix socket of {s} instead of TCP.
     type: path
+'''.format(p=prefix, s=server, purpose=(" " + purpose) if purpose else "")
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = "options:" + _login_options("login_", "the MySQL/MariaDB server") + r'''
   connect_timeout:
     description: Seconds to wait for a connection.
     type: float
@@ -39,3 +49,10 @@ options:
 requirements:
   - PyMySQL (on the host that connects)
 '''
+
+    SOURCE = "options:" + _login_options("source_", "the source server")
+
+    DESTINATION = "options:" + _login_options("destination_", "the destination server")
+
+    REPLICA = "options:" + _login_options(
+        "replica_", "the replica", "O(target=oldest_needed) asks it which binlog it still needs.")

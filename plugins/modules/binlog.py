@@ -27,6 +27,7 @@ author:
 extends_documentation_fragment:
   - faultline.chaos.fault
   - faultline.chaos.mysql
+  - faultline.chaos.mysql.replica
 options:
   state:
     description:
@@ -88,25 +89,6 @@ options:
   duration:
     description: Seconds until the supervisor restores the file (default at the O(lease) end).
     type: float
-  replica_host:
-    description: Replica to ask which binlog it still needs (O(target=oldest_needed)).
-    type: str
-    default: 127.0.0.1
-  replica_port:
-    description: Port of the replica.
-    type: int
-    default: 3306
-  replica_user:
-    description: User on the replica.
-    type: str
-    default: root
-  replica_password:
-    description: Password of O(replica_user). Never logged.
-    type: str
-    default: ''
-  replica_unix_socket:
-    description: Unix socket of the replica.
-    type: path
 attributes:
   action_group:
     description:
@@ -316,12 +298,8 @@ def main():
         bit=dict(type="int", default=0, choices=list(range(8))),
         min_free_bytes=dict(type="int", default=1048576),
         duration=dict(type="float"),
-        replica_host=dict(type="str", default="127.0.0.1"),
-        replica_port=dict(type="int", default=3306),
-        replica_user=dict(type="str", default="root"),
-        replica_password=dict(type="str", default="", no_log=True),
-        replica_unix_socket=dict(type="path"),
     )
+    argument_spec.update(db.login_spec("replica_"))
     module = AnsibleModule(
         argument_spec=argument_spec,
         mutually_exclusive=[("file", "target")],

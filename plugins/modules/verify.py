@@ -26,45 +26,10 @@ description:
     naming the keys, unless O(fail_on_mismatch=false).
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.mysql.source
+  - faultline.chaos.mysql.destination
 options:
-  source_host:
-    description: Host of the source server.
-    type: str
-    default: 127.0.0.1
-  source_port:
-    description: TCP port of the source server.
-    type: int
-    default: 3306
-  source_user:
-    description: User on the source server.
-    type: str
-    default: root
-  source_password:
-    description: Password of O(source_user). Never logged.
-    type: str
-    default: ''
-  source_unix_socket:
-    description: Unix socket of the source server instead of TCP.
-    type: path
-  destination_host:
-    description: Host of the destination server.
-    type: str
-    default: 127.0.0.1
-  destination_port:
-    description: TCP port of the destination server.
-    type: int
-    default: 3306
-  destination_user:
-    description: User on the destination server.
-    type: str
-    default: root
-  destination_password:
-    description: Password of O(destination_user). Never logged.
-    type: str
-    default: ''
-  destination_unix_socket:
-    description: Unix socket of the destination server instead of TCP.
-    type: path
   destination_engine:
     description: Kind of destination server (one small class per engine; more can follow).
     type: str
@@ -262,7 +227,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen.generator import summarize
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
-    connect_params, mysql_common_argument_spec, require_pymysql,
+    connect_params, login_spec, mysql_common_argument_spec, require_pymysql,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
@@ -272,12 +237,9 @@ from ansible_collections.faultline.chaos.plugins.module_utils._verify.engines im
 
 
 def argument_spec():
-    common = mysql_common_argument_spec()
-    spec = dict(connect_timeout=common["connect_timeout"])
-    for side in ("source", "destination"):
-        for k, v in common.items():
-            if k.startswith("login_"):
-                spec["%s_%s" % (side, k[len("login_"):])] = dict(v)
+    spec = dict(connect_timeout=mysql_common_argument_spec()["connect_timeout"])
+    spec.update(login_spec("source_"))
+    spec.update(login_spec("destination_"))
     spec.update(
         destination_engine=dict(type="str", choices=["mysql", "mariadb"], default="mariadb"),
         database=dict(type="str", default="faultline"),
