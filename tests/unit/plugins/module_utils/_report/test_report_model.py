@@ -11,7 +11,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._report.model impo
 
 from test_report_data import FAILING, PASSING, T0, flap_cycles, params
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))  # tests/unit/plugins/module_utils/_report/
 CONTRACT = ("scenario", "result", "started", "finished", "hosts", "checks", "observations", "cycles",
             "integrity", "positions", "events")
 

@@ -1,25 +1,7 @@
 """network/restore module entry points: refusals before anything is applied (no I/O)."""
-import json
 import os
 
 import pytest
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19 (the declared floor): the same through _ANSIBLE_ARGS
-    import contextlib
-
-    from ansible.module_utils import basic
-    from ansible.module_utils.common.text.converters import to_bytes
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import network as net
@@ -27,20 +9,12 @@ from ansible_collections.faultline.chaos.plugins.modules import network as netwo
 from ansible_collections.faultline.chaos.plugins.modules import restore as restore_module
 
 
-def run(module, args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            module.main()
-    out = json.loads(capsys.readouterr().out)
-    return exc.value.code, out
-
-
-def test_not_root_is_refused_before_anything_happens(monkeypatch, capsys, tmp_path):
+def test_not_root_is_refused_before_anything_happens(monkeypatch, run_module, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    code, out = run(network_module, {"state": "down", "port": 3306, "state_dir": str(tmp_path)}, capsys)
+    code, out = run_module(network_module, {"state": "down", "port": 3306, "state_dir": str(tmp_path)})
     assert code == 1 and out["failed"] and "needs root" in out["msg"]
     assert not (tmp_path / "faults").exists()
-    code, out = run(restore_module, {"state_dir": str(tmp_path)}, capsys)
+    code, out = run_module(restore_module, {"state_dir": str(tmp_path)})
     assert code == 1 and "needs root" in out["msg"]
 
 
@@ -72,11 +46,11 @@ def test_backend_that_fails_is_reported_and_the_other_used(monkeypatch):
     ({"state": "flap", "type": "service", "duration": 10, "interval": 1}, "supports type reject, timeout or loss"),
     ({"port": 1, "ports": [2]}, "mutually exclusive"),
 ])
-def test_bad_input_messages(args, message, capsys, tmp_path):
+def test_bad_input_messages(args, message, run_module, tmp_path):
     full = {"state": "down", "state_dir": str(tmp_path)}
     if "ports" not in args:
         full["port"] = 3306
     full.update(args)
-    code, out = run(network_module, full, capsys)
+    code, out = run_module(network_module, full)
     assert code == 1 and message in out["msg"], out["msg"]
     assert not (tmp_path / "faults").exists()
