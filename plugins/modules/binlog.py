@@ -15,7 +15,7 @@ description:
   - Truncates, overwrites with garbage, flips a bit in, or deletes one binary log
     file of the server, to see how a replica or a CDC pipeline reacts.
   - Before any damage the file is copied to C(<state_dir>/backups/) and its
-    sha256 stored in the ledger record; restoring puts back a byte-identical
+    sha256 kept with the fault in O(state_dir); restoring puts back a byte-identical
     file (verified) and only then deletes the backup.
   - The binlog directory comes from the server (C(log_bin_basename), C(SHOW BINARY LOGS))
     or from O(binlog_dir). Works with MariaDB and MySQL 8 (C(SHOW BINARY LOG STATUS)
@@ -135,7 +135,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 fault_id:
-  description: Ledger id of the damage.
+  description: Id of the damage (see M(faultline.chaos.fault_info)).
   returned: state=corrupted
   type: str
 file:

@@ -19,7 +19,7 @@ description:
   - Refuses PID 1, the module's own ancestry and the sshd processes serving
     the controller's SSH session (E(SSH_CONNECTION)).
   - Every held fault (pause, stop, and kill/term with a way to start the
-    process again) is recorded in the ledger and handed to a supervisor that
+    process again) is recorded in O(state_dir) and handed to a supervisor that
     reverts it at O(duration) or at the O(lease) end, even if the play dies.
     M(faultline.chaos.restore) reverts it as well.
 author:
@@ -158,7 +158,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 fault_id:
-  description: Ledger id of the fault (held states).
+  description: Id of the fault (held states).
   returned: when a fault is recorded
   type: str
   sample: process_1a2b3c4d
@@ -185,7 +185,7 @@ renewed:
   returned: when a fault is recorded
   type: bool
 reverted:
-  description: Ledger records ended by O(state=resumed) or O(state=restarted).
+  description: Faults ended by O(state=resumed) or O(state=restarted).
   returned: for resumed and restarted
   type: list
   elements: dict

@@ -13,16 +13,16 @@ module: restore
 short_description: Revert every fault on a host (toolkit restore --all)
 version_added: 0.1.0
 description:
-  - Reverts every fault recorded in the host's ledger, whatever its kind
+  - Reverts every fault recorded in O(state_dir) on the host, whatever its kind
     (network rules removed, stopped services started, paused processes
     resumed, damaged binlogs put back byte-identical), through each fault's
     supervisor when it is alive and directly otherwise.
   - Then sweeps orphans, that is chains in the collection's own nftables
-    table C(inet faultline) or iptables chains C(FLT_*) that no ledger record
+    table C(inet faultline) or iptables chains C(FLT_*) that no recorded fault
     owns (left by a crashed run or a wiped state directory), in the host's
     network namespace and in every namespace named in O(netns) or in a record.
-    nftables chains tagged (by their comment) as belonging to another ledger
-    on the same host (another O(state_dir)) are left alone.
+    nftables chains tagged (by their comment) as belonging to another
+    O(state_dir) on the same host are left alone.
   - Optionally stops the collection's background workers (probes, data generators).
   - Idempotent; says what it reverted.
 author:
@@ -43,7 +43,7 @@ attributes:
     description: Before lists the active faults and orphans, after is empty.
 options:
   state_dir:
-    description: The fault ledger on the target.
+    description: Directory on the target where the faults are recorded.
     type: path
     default: /run/faultline
   kinds:

@@ -19,7 +19,7 @@ description:
   - Row counts; chunked checksums computed on the servers (C(BIT_XOR) and C(SUM) of C(CRC32) over
     the concatenated columns, as pt-table-checksum does), with drill-down into differing chunks down
     to the missing, extra, duplicated and changed keys.
-  - With a M(faultline.chaos.datagen) ledger, checks that every acknowledged write is present exactly
+  - With the write log of a M(faultline.chaos.datagen) run, checks that every acknowledged write is present exactly
     once on the destination and every indeterminate write at most once.
   - With O(positions_before), checks that the source's binlog/GTID position advanced.
   - Returns C(checks) and C(integrity) in the shape of the report contract. Fails when a check fails,
@@ -67,10 +67,10 @@ options:
   datagen_run_id:
     description:
       - Run id of a M(faultline.chaos.datagen) run whose writes must all be on the destination.
-      - Without O(acked_ranges) the ledger is read from O(state_dir) on this host.
+      - Without O(acked_ranges) the run's write log is read from O(state_dir) on this host.
     type: str
   state_dir:
-    description: State directory holding the datagen ledger.
+    description: State directory holding the datagen write log.
     type: path
     default: /run/faultline
   acked_ranges:
