@@ -441,34 +441,85 @@ def _do_nft_gc(action, runner):
     return {"op": "nft_gc", "deleted": True}
 
 
+def _do_sleep(action):
+    time.sleep(float(action["seconds"]))
+    return {"op": "sleep"}
+
+
+# The action vocabulary: op -> (handler, whether the handler takes the command
+# runner). Plans are built with the constructors below, never as literals.
+ACTIONS = {
+    "run": (_do_run, True),
+    "signal": (_do_signal, False),
+    "wait_exit": (_do_wait_exit, False),
+    "spawn": (_do_spawn, False),
+    "wait_port": (_do_wait_port, False),
+    "copy": (_do_copy, False),
+    "corrupt": (_do_corrupt, False),
+    "nft_gc": (_do_nft_gc, True),
+    "sleep": (_do_sleep, False),
+}
+
+
 def execute(actions, runner=None):
     """Run a list of actions in order; stop at the first failure (EngineError)."""
     runner = runner or subprocess_runner
     results = []
     for a in actions:
-        op = a["op"]
-        if op == "run":
-            results.append(_do_run(a, runner))
-        elif op == "signal":
-            results.append(_do_signal(a))
-        elif op == "wait_exit":
-            results.append(_do_wait_exit(a))
-        elif op == "spawn":
-            results.append(_do_spawn(a))
-        elif op == "wait_port":
-            results.append(_do_wait_port(a))
-        elif op == "copy":
-            results.append(_do_copy(a))
-        elif op == "corrupt":
-            results.append(_do_corrupt(a))
-        elif op == "nft_gc":
-            results.append(_do_nft_gc(a, runner))
-        elif op == "sleep":
-            time.sleep(float(a["seconds"]))
-            results.append({"op": "sleep"})
-        else:
-            raise EngineError("unknown action op %r" % (op,))
+        try:
+            handler, takes_runner = ACTIONS[a["op"]]
+        except KeyError:
+            raise EngineError("unknown action op %r" % (a.get("op"),))
+        results.append(handler(a, runner) if takes_runner else handler(a))
     return results
+
+
+# --------------------------------------------------------------------------
+# action constructors (one per op; optional keys only when given)
+# --------------------------------------------------------------------------
+
+def _action(op, **fields):
+    out = {"op": op}
+    out.update((k, v) for k, v in fields.items() if v is not None)
+    return out
+
+
+def run_action(argv, stdin=None, ok_rc=None):
+    """``argv`` (a list, never a shell string); ``ok_rc`` exit codes that succeed, or "any"."""
+    return _action("run", argv=list(argv), stdin=stdin, ok_rc=ok_rc)
+
+
+def signal_action(target, sig, missing_ok=None):
+    """Send ``sig`` (a SIGNALS name) to ``target`` {pid, starttime} if it still is that process."""
+    return _action("signal", signal=sig, pid=target["pid"], starttime=target.get("starttime"),
+                   missing_ok=missing_ok)
+
+
+def wait_exit_action(target, timeout, kill_after):
+    return _action("wait_exit", timeout=float(timeout), kill_after=kill_after,
+                   pid=target["pid"], starttime=target.get("starttime"))
+
+
+def spawn_action(argv, unless_alive=None, log=None):
+    """Start ``argv`` detached, unless one of ``unless_alive`` ({pid, starttime}) still runs."""
+    return _action("spawn", argv=list(argv), unless_alive=list(unless_alive or []), log=log)
+
+
+def wait_port_action(port, host="127.0.0.1", timeout=60.0):
+    return _action("wait_port", host=host, port=int(port), timeout=float(timeout))
+
+
+def copy_action(src, dst, sha256=None, stat=None, remove_src=None):
+    return _action("copy", src=src, dst=dst, sha256=sha256, stat=stat, remove_src=remove_src)
+
+
+def corrupt_action(path, mode, sha256=None, **where):
+    """``where``: offset, length, bit (as the mode needs them)."""
+    return _action("corrupt", path=path, mode=mode, sha256=sha256, **where)
+
+
+def nft_gc_action(prefix, family, table):
+    return _action("nft_gc", prefix=list(prefix), family=family, table=table)
 
 
 def execute_all(actions, runner=None):

@@ -132,7 +132,7 @@ def test_plan_shape(cls):
     assert isinstance(plan["summary"], str) and plan["summary"]
     assert plan["apply"], "a fault must do something"
     for action in plan["apply"] + plan["revert"]:
-        assert isinstance(action, dict) and isinstance(action.get("op"), str), action
+        assert action["op"] in rt.ACTIONS, action  # the runtime's vocabulary, nothing else
     # the record is JSON on the target: the plan and what the ledger keeps must survive a round trip
     kept = plan.get("params", fault.identity())
     assert json.loads(json.dumps([plan["apply"], plan["revert"], kept])) == [plan["apply"], plan["revert"], kept]
