@@ -81,10 +81,16 @@ def make_event(source, ident, event, detail=None, host=None, ts=None):
 # processes: identity that survives pid reuse
 # --------------------------------------------------------------------------
 
-def _proc_stat(pid):
+# The minimum the supervisor needs from /proc (it runs without the collection);
+# everything else about processes and sockets is in module_utils/_engine/procfs.py,
+# built on these readers.
+PROC = "/proc"
+
+
+def proc_stat_fields(pid, proc_root=PROC):
     """Fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
     try:
-        with open("/proc/%d/stat" % int(pid), "r") as f:
+        with open("%s/%d/stat" % (proc_root, int(pid)), "r") as f:
             data = f.read()
     except (IOError, OSError, ValueError):
         return None
@@ -94,7 +100,7 @@ def _proc_stat(pid):
 
 def proc_starttime(pid):
     """Start time of ``pid`` in clock ticks since boot, or None if gone."""
-    fields = _proc_stat(pid)
+    fields = proc_stat_fields(pid)
     try:
         return int(fields[19])
     except (TypeError, IndexError, ValueError):
@@ -103,7 +109,7 @@ def proc_starttime(pid):
 
 def proc_state(pid):
     """Single-letter state (R, S, T, Z ...) of ``pid`` or None."""
-    fields = _proc_stat(pid)
+    fields = proc_stat_fields(pid)
     return fields[0] if fields else None
 
 

@@ -24,143 +24,18 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.procfs import (
+    PROC, ancestry, cmdline, describe, list_pids, listening_pids, read_pidfile, socket_owners, tcp_sockets,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     EngineError, has_systemd, proc_starttime, subprocess_runner,
 )
 
-PROC = "/proc"
-TCP_LISTEN = "0A"
-
 
 class NotFound(EngineError):
     """No process matches the target (a distinct case for ``restarted``)."""
-
-
-# --------------------------------------------------------------------------
-# /proc readers
-# --------------------------------------------------------------------------
-
-def _read(path, mode="r"):
-    try:
-        with open(path, mode) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def list_pids(proc_root=PROC):
-    try:
-        names = os.listdir(proc_root)
-    except OSError:
-        return []
-    return sorted(int(n) for n in names if n.isdigit())
-
-
-def cmdline(pid, proc_root=PROC):
-    """argv of ``pid`` as a list (empty for kernel threads / gone processes)."""
-    data = _read(os.path.join(proc_root, str(pid), "cmdline"), "rb")
-    if not data:
-        return []
-    return [a.decode("utf-8", "replace") for a in data.rstrip(b"\0").split(b"\0")]
-
-
-def stat_fields(pid, proc_root=PROC):
-    """Fields of /proc/<pid>/stat after the comm: [state, ppid, ...] or None."""
-    data = _read(os.path.join(proc_root, str(pid), "stat"))
-    if not data:
-        return None
-    return data.rsplit(")", 1)[-1].split()
-
-
-def parent_pid(pid, proc_root=PROC):
-    f = stat_fields(pid, proc_root)
-    try:
-        return int(f[1])
-    except (TypeError, IndexError, ValueError):
-        return None
-
-
-def ancestry(pid=None, proc_root=PROC):
-    """``pid`` (default: this process) and all its ancestors up to PID 1."""
-    pid = os.getpid() if pid is None else int(pid)
-    seen = []
-    while pid and pid not in seen:
-        seen.append(pid)
-        if pid == 1:
-            break
-        pid = parent_pid(pid, proc_root)
-    return seen
-
-
-def _hex_addr(addr):
-    """'0100007F:0CEB' -> ('127.0.0.1', 3307); handles IPv6 too."""
-    host, port = addr.split(":")
-    port = int(port, 16)
-    raw = bytes.fromhex(host)
-    if len(raw) == 4:
-        ip = ".".join(str(b) for b in raw[::-1])
-    else:
-        words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
-        flat = b"".join(words)
-        if flat[:12] == b"\0" * 10 + b"\xff\xff":
-            ip = ".".join(str(b) for b in flat[12:])
-        else:
-            ip = ":".join(flat[i:i + 2].hex() for i in range(0, 16, 2))
-    return ip, port
-
-
-def tcp_sockets(proc_root=PROC):
-    """Rows of /proc/net/tcp{,6}: dicts local, remote, state, inode."""
-    rows = []
-    for name in ("tcp", "tcp6"):
-        data = _read(os.path.join(proc_root, "net", name))
-        if not data:
-            continue
-        for line in data.splitlines()[1:]:
-            f = line.split()
-            if len(f) < 10:
-                continue
-            try:
-                rows.append({"local": _hex_addr(f[1]), "remote": _hex_addr(f[2]),
-                             "state": f[3], "inode": int(f[9])})
-            except ValueError:
-                continue
-    return rows
-
-
-def socket_owners(inodes, proc_root=PROC):
-    """pids holding any of the socket ``inodes`` (via /proc/<pid>/fd links)."""
-    wanted = set("socket:[%d]" % i for i in inodes if i)
-    owners = []
-    if not wanted:
-        return owners
-    for pid in list_pids(proc_root):
-        fd_dir = os.path.join(proc_root, str(pid), "fd")
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(os.path.join(fd_dir, fd)) in wanted:
-                    owners.append(pid)
-                    break
-            except OSError:
-                continue
-    return owners
-
-
-def listening_pids(port, host=None, proc_root=PROC):
-    """pids listening on TCP ``port`` (optionally on ``host`` or a wildcard)."""
-    inodes = []
-    for row in tcp_sockets(proc_root):
-        if row["state"] != TCP_LISTEN or row["local"][1] != int(port):
-            continue
-        if host and row["local"][0] not in (host, "0.0.0.0", "::", "0000:0000:0000:0000:0000:0000:0000:0000"):
-            continue
-        inodes.append(row["inode"])
-    return socket_owners(inodes, proc_root)
 
 
 def ssh_session_pids(environ=None, proc_root=PROC):
@@ -180,28 +55,6 @@ def ssh_session_pids(environ=None, proc_root=PROC):
     return socket_owners(inodes, proc_root)
 
 
-def read_pidfile(path):
-    data = _read(path)
-    if data is None:
-        raise EngineError("cannot read pidfile %s" % path)
-    try:
-        pid = int(data.strip().split()[0])
-    except (ValueError, IndexError):
-        raise EngineError("pidfile %s does not hold a pid" % path)
-    return pid
-
-
-def describe(pid, proc_root=PROC):
-    """Identity (pid, starttime) plus state letter and argv of ``pid``."""
-    f = stat_fields(pid, proc_root) or []
-    try:
-        starttime = int(f[19])
-    except (IndexError, ValueError):
-        starttime = None
-    return {"pid": int(pid), "starttime": starttime, "state": f[0] if f else None,
-            "cmdline": cmdline(pid, proc_root)}
-
-
 # --------------------------------------------------------------------------
 # target resolution and refusals
 # --------------------------------------------------------------------------
@@ -216,14 +69,14 @@ def find_targets(params, proc_root=PROC, environ=None):
     mine = set(ancestry(proc_root=proc_root))
     if params.get("pid") is not None:
         pids = [int(params["pid"])]
-        if stat_fields(pids[0], proc_root) is None:
+        if procfs.stat(pids[0], proc_root) is None:
             raise NotFound("no process with pid %d" % pids[0])
         how = "pid %d" % pids[0]
     elif params.get("pidfile"):
         if not os.path.exists(params["pidfile"]):
             raise NotFound("pidfile %s does not exist" % params["pidfile"])
         pids = [read_pidfile(params["pidfile"])]
-        if stat_fields(pids[0], proc_root) is None:
+        if procfs.stat(pids[0], proc_root) is None:
             raise NotFound("pidfile %s names pid %d, which is not running" % (params["pidfile"], pids[0]))
         how = "pidfile %s" % params["pidfile"]
     elif params.get("port") is not None:
