@@ -4,10 +4,7 @@ import os
 import time
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.procfs import cmdline as proc_cmdline  # noqa: F401
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (  # noqa: F401
-    port_open, proc_alive as pid_alive, proc_state,
-)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open, proc_alive
 
 
 def wait_for(pred, timeout=30.0, step=0.1, what="condition"):
@@ -46,6 +43,6 @@ def read_lab(path):
     for inst in ("source", "replica"):
         i = desc.get(inst) or {}
         pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
-        if not (pid and pid_alive(pid) and port_open(i["host"], i["port"])):
+        if not (pid and proc_alive(pid) and port_open(i["host"], i["port"])):
             return None
     return desc
