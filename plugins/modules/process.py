@@ -201,7 +201,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
     FaultEngine, engine_argument_spec,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    EngineError, execute,
+    EngineError, execute, run_action, signal_action, wait_port_action,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import process as proc
 
@@ -242,7 +242,7 @@ def run_resumed(module, engine, params):
     paused_ids = set((t["pid"], t.get("starttime")) for r in recs for t in r["params"].get("targets", []))
     stray = [t for t in targets if t["state"] == "T" and (t["pid"], t["starttime"]) not in paused_ids]
     if stray and not module.check_mode:
-        execute([dict(op="signal", signal="SIGCONT", pid=t["pid"], starttime=t["starttime"]) for t in stray])
+        execute([signal_action(t, "SIGCONT") for t in stray])
         engine.ledger.journal("process_resume", "resumed", {"pids": [t["pid"] for t in stray]})
     changed = bool(reverted or stray)
     return dict(changed=changed, targets=targets, reverted=reverted,
@@ -264,10 +264,10 @@ def run_restarted(module, engine, params):
             raise
         targets = []  # not running: just start it
     if params.get("unit") and proc.has_systemd():
-        actions = [dict(op="run", argv=["systemctl", "restart", params["unit"]])]
+        actions = [run_action(["systemctl", "restart", params["unit"]])]
         if params.get("port"):
-            actions.append(dict(op="wait_port", host=params.get("host") or "127.0.0.1",
-                                port=params["port"], timeout=params["start_timeout"]))
+            actions.append(wait_port_action(params["port"], params.get("host") or "127.0.0.1",
+                                            params["start_timeout"]))
     else:
         actions = proc.stop_actions(targets, "SIGTERM", params["timeout"], kill_after=True)
         actions += proc.start_actions(start_argv=params["start_argv"], port=params.get("port"),

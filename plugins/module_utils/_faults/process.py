@@ -30,7 +30,8 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.procfs imp
     PROC, ancestry, cmdline, describe, list_pids, listening_pids, read_pidfile, socket_owners, tcp_sockets,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    EngineError, has_systemd, proc_starttime, subprocess_runner,
+    EngineError, has_systemd, proc_starttime, run_action, signal_action, spawn_action, subprocess_runner,
+    wait_exit_action, wait_port_action,
 )
 
 
@@ -139,9 +140,9 @@ def idents(targets):
 def stop_actions(targets, sig="SIGTERM", timeout=30.0, kill_after=True):
     acts = []
     for t in idents(targets):
-        acts.append(dict(op="signal", signal=sig, **t))
+        acts.append(signal_action(t, sig))
     for t in idents(targets):
-        acts.append(dict(op="wait_exit", timeout=float(timeout), kill_after=kill_after, **t))
+        acts.append(wait_exit_action(t, timeout, kill_after))
     return acts
 
 
@@ -150,14 +151,13 @@ def start_actions(unit=None, start_argv=None, port=None, host=None, timeout=60.0
     """Start a service again: systemd unit where present, else spawn argv."""
     acts = []
     if unit and has_systemd():
-        acts.append(dict(op="run", argv=["systemctl", "start", unit]))
+        acts.append(run_action(["systemctl", "start", unit]))
     elif start_argv:
-        acts.append(dict(op="spawn", argv=list(start_argv), unless_alive=idents(not_while or []),
-                         log=log))
+        acts.append(spawn_action(start_argv, unless_alive=idents(not_while or []), log=log))
     else:
         return []
     if port:
-        acts.append(dict(op="wait_port", host=host or "127.0.0.1", port=int(port), timeout=float(timeout)))
+        acts.append(wait_port_action(port, host or "127.0.0.1", timeout))
     return acts
 
 
@@ -199,8 +199,8 @@ class ProcessFault(Fault):
                                 host=p.get("host"), timeout=float(p.get("start_timeout") or 60.0),
                                 not_while=targets, log=p.get("start_log"))
         if state == "paused":
-            apply = [dict(op="signal", signal="SIGSTOP", **t) for t in idents(targets)]
-            revert = [dict(op="signal", signal="SIGCONT", **t) for t in idents(targets)]
+            apply = [signal_action(t, "SIGSTOP") for t in targets]
+            revert = [signal_action(t, "SIGCONT") for t in targets]
         elif state == "killed":
             apply = stop_actions(targets, "SIGKILL", timeout, kill_after=False)
             revert = restart
@@ -209,7 +209,7 @@ class ProcessFault(Fault):
             revert = restart
         else:  # stopped: graceful with a KILL fallback, then started again at the end
             if p.get("unit") and has_systemd():
-                apply = [dict(op="run", argv=["systemctl", "stop", p["unit"]])]
+                apply = [run_action(["systemctl", "stop", p["unit"]])]
             else:
                 apply = stop_actions(targets, "SIGTERM", timeout, kill_after=True)
             revert = restart
@@ -252,7 +252,7 @@ class ServiceStopFault(Fault):
         timeout = float(p.get("service_timeout") or 30.0)
         start_timeout = float(p.get("service_start_timeout") or 60.0)
         if unit and has_systemd():
-            apply = [dict(op="run", argv=["systemctl", "stop", unit])]
+            apply = [run_action(["systemctl", "stop", unit])]
             targets = []
             revert = start_actions(unit=unit, port=port, host=host, timeout=start_timeout)
             what = "unit %s" % unit
