@@ -67,9 +67,11 @@ import threading
 from ansible.plugins.callback import CallbackBase
 
 try:
+    from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR
     from ansible_collections.faultline.chaos.plugins.module_utils._report.live import Tailer
 except Exception:  # noqa: BLE001 - a broken install must never break a play
     Tailer = None
+    DEFAULT_STATE_DIR = None
 
 
 class CallbackModule(CallbackBase):
@@ -92,7 +94,7 @@ class CallbackModule(CallbackBase):
         super(CallbackModule, self).set_options(*args, **kwargs)
         try:
             self._poll = max(0.05, float(self.get_option("poll_interval")))
-            self._tailer = Tailer(self.get_option("state_dir") or "/run/faultline",
+            self._tailer = Tailer(self.get_option("state_dir") or DEFAULT_STATE_DIR,
                                   heartbeat=float(self.get_option("heartbeat")))
             self._tailer.prime()
         except Exception:  # noqa: BLE001

@@ -22,6 +22,7 @@ options:
     description:
       - Seconds after which the supervisor reverts the fault whatever happens
         (dead-man switch). Re-running the same task renews the lease.
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
     default: 3600
   fault_id:

@@ -20,7 +20,7 @@ def _login_options(prefix, server, purpose=""):
     type: str
     default: 127.0.0.1
   {p}port:
-    description: TCP port of {s}.
+    description: TCP port of {s} (1-65535).
     type: int
     default: 3306
   {p}user:
@@ -48,7 +48,7 @@ class ModuleDocFragment(object):
 
 ModuleDocFragment.DOCUMENTATION = "options:" + _login_options("login_", "the MySQL/MariaDB server") + r'''
   connect_timeout:
-    description: Seconds to wait for a connection.
+    description: Seconds to wait for a connection (greater than 0, at most 604800).
     type: float
     default: 5.0
   database:

@@ -25,6 +25,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.fault
   - faultline.chaos.mysql
   - faultline.chaos.mysql.replica
@@ -71,10 +72,10 @@ options:
         (the active file is then read from the C(*.index) file there).
     type: path
   offset:
-    description: Byte offset for V(truncate), V(garbage) and V(bitflip).
+    description: Byte offset for V(truncate), V(garbage) and V(bitflip) (0 or more, inside the file).
     type: int
   length:
-    description: Number of bytes V(garbage) overwrites.
+    description: Number of bytes V(garbage) overwrites (1 to 1073741824).
     type: int
     default: 64
   bit:
@@ -83,11 +84,13 @@ options:
     default: 0
     choices: [0, 1, 2, 3, 4, 5, 6, 7]
   min_free_bytes:
-    description: Space that must remain free next to the backup; refuse otherwise.
+    description: Space that must remain free next to the backup; refuse otherwise (0 to 2^50 bytes).
     type: int
     default: 1048576
   duration:
-    description: Seconds until the supervisor restores the file (default at the O(lease) end).
+    description:
+      - Seconds until the supervisor restores the file (default at the O(lease) end).
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
 attributes:
   action_group:
@@ -102,10 +105,10 @@ attributes:
       - faultline.chaos.mysql
   check_mode:
     support: full
-    description: Locates the file and plans the damage (or the restore) and changes nothing.
+    details: Locates the file and plans the damage (or the restore) and changes nothing.
   diff_mode:
     support: full
-    description: Shows the damage planned or applied, or the files restored with their sha256.
+    details: Shows the damage planned or applied, or the files restored with their sha256.
 notes:
   - A reader that already has the file open keeps its old copy on V(delete) and
     after a restore (which renames a verified copy into place); restart its
@@ -175,8 +178,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
-    FaultEngine, engine_argument_spec,
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PORT, SECONDS, count, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     EngineError, sha256_file,
 )
@@ -283,6 +287,10 @@ def restore(module, engine, p):
                           after="".join("%s %s\n" % (e["file"], e["sha256"]) for e in restored)))
 
 
+BOUNDS = dict(ENGINE_BOUNDS, offset=count(0, 1 << 62, "bytes"), length=count(1, 1 << 30, "bytes"),
+              min_free_bytes=count(0, 1 << 50, "bytes"), duration=SECONDS, replica_port=PORT)
+
+
 def main():
     argument_spec = engine_argument_spec()
     argument_spec.update(db.mysql_common_argument_spec())
@@ -306,11 +314,8 @@ def main():
         required_if=[("state", "corrupted", ("file", "target"), True)],
         supports_check_mode=True,
     )
+    enforce(module, dict(BOUNDS, **db.MYSQL_BOUNDS))
     p = module.params
-    if p["length"] <= 0:
-        module.fail_json(msg="length must be positive")
-    if p["duration"] is not None and p["duration"] <= 0:
-        module.fail_json(msg="duration must be a positive number of seconds")
     if p["state"] == "corrupted" and p["file"] == "all":
         module.fail_json(msg="file: all is only meaningful with state: restored")
     engine = FaultEngine(module, state_dir=p["state_dir"])

@@ -28,6 +28,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.mysql
 options:
   state:
@@ -62,23 +63,29 @@ options:
       - Must contain a V(run_id) and a V(seq) column, so that rows identify themselves.
     type: dict
   count:
-    description: Rows written every O(interval) seconds (burst mode).
+    description: Rows written every O(interval) seconds (burst mode), 1 to 1000000.
     type: int
   interval:
-    description: Seconds between bursts of O(count) rows; the first burst is written at once.
+    description:
+      - Seconds between bursts of O(count) rows; the first burst is written at once.
+      - Greater than 0 and at most 604800 (7 days).
     type: float
   rate:
-    description: Rows per second, evenly spread. Without O(interval) and O(rate), rows are written as fast as possible.
+    description:
+      - Rows per second, evenly spread. Without O(interval) and O(rate), rows are written as fast as possible.
+      - Greater than 0 and at most 1000000.
     type: float
   total:
-    description: Stop after this many rows.
+    description: Stop after this many rows (1 to 10^12).
     type: int
   duration:
-    description: Stop after this many seconds. Must not be shorter than one O(interval).
+    description:
+      - Stop after this many seconds. Must not be shorter than one O(interval).
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
   batch:
     description:
-      - Rows per write (one multi-row INSERT, atomic). V(1) is one row per transaction.
+      - Rows per write (one multi-row INSERT, atomic). V(1) is one row per transaction. At most 10000.
     type: int
     default: 1
   driver:
@@ -91,19 +98,21 @@ options:
     choices: [auto, pymysql, mysqlclient]
     default: auto
   payload_size:
-    description: Length of the payload column in characters.
+    description: Length of the payload column in characters (1-65535; the default table holds 1024).
     type: int
     default: 64
   write_timeout:
-    description: Seconds to wait for the server's answer before the write counts as indeterminate.
+    description: Seconds to wait for the server's answer before the write counts as indeterminate (greater than 0, at most 604800).
     type: float
     default: 10
   max_backoff:
-    description: Longest wait between reconnect attempts during an outage (backoff starts at 0.1 s and doubles).
+    description:
+      - Longest wait between reconnect attempts during an outage (backoff starts at 0.1 s and doubles).
+      - Greater than 0 and at most 604800 (7 days).
     type: float
     default: 2
   progress_interval:
-    description: Seconds between progress events in the ledger.
+    description: Seconds between progress events in the ledger (greater than 0, at most 604800).
     type: float
     default: 5
   create_table:
@@ -115,11 +124,13 @@ options:
     type: path
     default: /run/faultline
   lease:
-    description: Hard limit in seconds for the worker, whatever the schedule says (dead-man switch).
+    description:
+      - Hard limit in seconds for the worker, whatever the schedule says (dead-man switch).
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
     default: 3600
   stop_timeout:
-    description: Seconds to wait for the worker to finish its current write on O(state=stopped).
+    description: Seconds to wait for the worker to finish its current write on O(state=stopped) (greater than 0, at most 604800).
     type: float
     default: 30
 attributes:
@@ -135,10 +146,10 @@ attributes:
       - faultline.chaos.mysql
   check_mode:
     support: full
-    description: Validates the input and connects, but creates nothing and writes no rows.
+    details: Validates the input and connects, but creates nothing and writes no rows.
   diff_mode:
     support: full
-    description: Shows whether the worker runs before and after, with the planned rows and the statements it uses.
+    details: Shows whether the worker runs before and after, with the planned rows and the statements it uses.
 notes:
   - Check mode validates the input and connects, but creates nothing and writes no rows.
 seealso:
@@ -264,10 +275,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen import generator as gen
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
-    connect_params, mysql_common_argument_spec, require_pymysql,
+    MYSQL_BOUNDS, connect_params, mysql_common_argument_spec, require_pymysql,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import LEASE, SECONDS, Bound, count, enforce
 
 KIND = "datagen"
 WORKER_KEYS = ("run_id", "database", "table", "columns", "count", "interval", "rate", "total", "duration",
@@ -281,6 +293,13 @@ def result(state_dir, run_id, planned=None):
                planned_rows=planned, worker_error=meta.get("error"), stopped_by=meta.get("stopped_by"),
                driver=(meta.get("params") or {}).get("driver"))
     return out
+
+
+BOUNDS = dict(MYSQL_BOUNDS, count=count(1, 10 ** 6, "rows"), interval=SECONDS,
+              rate=Bound(0, 10 ** 6, "rows per second", low_open=True), total=count(1, 10 ** 12, "rows"),
+              duration=SECONDS, batch=count(1, 10000, "rows"), payload_size=count(1, 65535, "characters"),
+              write_timeout=SECONDS, max_backoff=SECONDS, progress_interval=SECONDS, lease=LEASE,
+              stop_timeout=SECONDS)
 
 
 def main():
@@ -303,7 +322,7 @@ def main():
         max_backoff=dict(type="float", default=2.0),
         progress_interval=dict(type="float", default=5.0),
         create_table=dict(type="bool", default=True),
-        state_dir=dict(type="path", default="/run/faultline"),
+        state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         lease=dict(type="float", default=3600.0),
         stop_timeout=dict(type="float", default=30.0),
     )
@@ -314,14 +333,13 @@ def main():
         mutually_exclusive=[("rate", "interval")],
         required_if=[("state", "stopped", ["run_id"])],
     )
+    enforce(module, BOUNDS)
     p = module.params
     state, state_dir = p["state"], p["state_dir"]
     try:
         gen.validate(p)
     except gen.DatagenError as e:
         module.fail_json(msg=str(e))
-    if p["lease"] <= 0:
-        module.fail_json(msg="lease must be greater than 0 seconds")
     if state == "present" and p["total"] is None and p["duration"] is None:
         module.fail_json(msg="state=present runs in the foreground until done: set total and/or duration")
     run_id = p["run_id"] or gen.new_run_id()

@@ -23,6 +23,8 @@ description:
     C(toolkit status)).
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   action_group:
     description:
@@ -33,10 +35,10 @@ attributes:
       - faultline.chaos.ledger
   check_mode:
     support: full
-    description: Reads only; runs the same in check mode.
+    details: Reads only; runs the same in check mode.
   diff_mode:
     support: none
-    description: Nothing changes, nothing to diff.
+    details: Nothing changes, nothing to diff.
 options:
   state_dir:
     description: Directory on the target where the faults are recorded.
@@ -46,12 +48,15 @@ options:
     description: Only this fault.
     type: str
   events_since:
-    description: Only journal events at or after this unix time (default all events of active faults).
+    description:
+      - Only journal events at or after this unix time (default all events of active faults).
+      - 0 to 4102444800 (2100-01-01).
     type: float
   journal_since:
     description:
       - Also return every journal event (of active and ended faults) at or after
         this unix time in RV(journal), e.g. to build a report after the faults are gone.
+      - 0 to 4102444800 (2100-01-01).
     type: float
   netns:
     description: Network namespaces (name, path or pid) whose collection rules to list too.
@@ -73,7 +78,7 @@ options:
         type: str
         default: 127.0.0.1
       login_port:
-        description: Port.
+        description: Port (1-65535).
         type: int
         default: 3306
       login_user:
@@ -88,7 +93,7 @@ options:
         description: Unix socket.
         type: path
       connect_timeout:
-        description: Seconds to wait for a connection.
+        description: Seconds to wait for a connection (greater than 0, at most 604800).
         type: float
         default: 3
 requirements:
@@ -151,7 +156,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     TABLE_FAMILY, TABLE_NAME, list_owned, netns_prefix,
 )
@@ -178,10 +184,13 @@ def database_status(entry):
     return out
 
 
+BOUNDS = dict(events_since=TIMESTAMP, journal_since=TIMESTAMP, mysql=db.MYSQL_BOUNDS)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state_dir=dict(type="path", default="/run/faultline"),
+            state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             fault_id=dict(type="str"),
             events_since=dict(type="float"),
             journal_since=dict(type="float"),
@@ -198,6 +207,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    enforce(module, BOUNDS)
     p = module.params
     engine = FaultEngine(module, state_dir=p["state_dir"])
     faults = []
@@ -234,9 +244,13 @@ def main():
         db.require_pymysql(module)
         for entry in p["mysql"]:
             databases[entry["name"]] = database_status(entry)
+    try:
+        metas = background.list_workers(p["state_dir"])
+    except EngineError as e:  # a workers directory another user could write
+        module.fail_json(msg=str(e))
     workers = [dict((k, m.get(k)) for k in ("kind", "id", "pid", "running", "started", "deadline",
                                             "finished", "error"))
-               for m in background.list_workers(p["state_dir"])]
+               for m in metas]
     result = dict(changed=False, faults=faults, network=network, databases=databases, workers=workers)
     if p["journal_since"] is not None:
         result["journal"] = engine.ledger.events(since=p["journal_since"])

@@ -36,6 +36,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.fault
 attributes:
   action_group:
@@ -49,10 +50,10 @@ attributes:
       - faultline.chaos.leased
   check_mode:
     support: full
-    description: Computes the rules or signals it would apply and changes nothing.
+    details: Computes the rules or signals it would apply and changes nothing.
   diff_mode:
     support: full
-    description: Shows the nftables/iptables rules (or service action) added or removed.
+    details: Shows the nftables/iptables rules (or service action) added or removed.
 options:
   state:
     description:
@@ -74,7 +75,7 @@ options:
     choices: [reject, timeout, loss, service]
     default: reject
   port:
-    description: One service port (shorthand for O(ports)).
+    description: One service port (shorthand for O(ports)), 1-65535.
     type: int
   ports:
     description: Service ports whose traffic is cut (1-65535). Empty means every port.
@@ -105,22 +106,25 @@ options:
         (C(ip netns)), a path (C(/proc/PID/ns/net), C(/run/netns/NAME)) or a pid.
     type: str
   loss_percent:
-    description: Share of packets dropped with O(type=loss).
+    description: Share of packets dropped with O(type=loss), in percent (1-100).
     type: int
   duration:
     description:
       - Seconds until the supervisor reverts the fault (a timed outage). For
         O(state=flap) the length of the whole flapping period.
       - Without it a V(down) fault lasts until O(state=up), M(faultline.chaos.restore) or its lease.
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
   interval:
-    description: With O(state=flap), seconds down and then seconds up (the seed's C(--interval)).
+    description:
+      - With O(state=flap), seconds down and then seconds up (the seed's C(--interval)).
+      - Greater than 0 and at most 604800 (7 days).
     type: float
   down_for:
-    description: With O(state=flap), seconds down per cycle (overrides O(interval)).
+    description: With O(state=flap), seconds down per cycle (overrides O(interval)), greater than 0 and at most 604800.
     type: float
   up_for:
-    description: With O(state=flap), seconds up per cycle (overrides O(interval)).
+    description: With O(state=flap), seconds up per cycle (overrides O(interval)), greater than 0 and at most 604800.
     type: float
   wait:
     description: With O(duration) or O(state=flap), block until the supervisor has reverted the fault.
@@ -156,7 +160,7 @@ options:
     type: str
     default: 127.0.0.1
   service_stop_timeout:
-    description: Seconds to wait for the service to exit after SIGTERM before SIGKILL.
+    description: Seconds to wait for the service to exit after SIGTERM before SIGKILL (greater than 0, at most 604800).
     type: float
     default: 60
 notes:
@@ -263,7 +267,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, engine_argument_spec
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PERCENT, PORT, SECONDS, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     NetworkFault, detect_backend, lockout_reason, netns_prefix,
@@ -281,6 +288,10 @@ def _build_fault(module, scope, ports, backend):
             service_host=p["service_host"], service_timeout=p["service_stop_timeout"]),
             fault_id=p["fault_id"])
     return NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"])
+
+
+BOUNDS = dict(ENGINE_BOUNDS, port=PORT, ports=PORT, loss_percent=PERCENT, duration=SECONDS, interval=SECONDS,
+              down_for=SECONDS, up_for=SECONDS, service_stop_timeout=SECONDS)
 
 
 def main():
@@ -315,20 +326,11 @@ def main():
         mutually_exclusive=[("port", "ports"), ("service_unit", "service_pidfile")],
         required_if=[("type", "loss", ("loss_percent",))],
     )
+    enforce(module, BOUNDS)
     p = module.params
     ports = list(p["ports"] or [])
     if p["port"] is not None:
         ports = [p["port"]]
-    bad = [x for x in ports if not 1 <= x <= 65535]
-    if bad:
-        module.fail_json(msg="port out of range (1-65535): %s" % ", ".join(str(x) for x in bad))
-    for name in ("duration", "interval", "down_for", "up_for"):
-        if p[name] is not None and p[name] <= 0:
-            module.fail_json(msg="%s must be a positive number of seconds, got %s" % (name, p[name]))
-    if p["lease"] <= 0:
-        module.fail_json(msg="lease must be a positive number of seconds, got %s" % p["lease"])
-    if p["loss_percent"] is not None and not 1 <= p["loss_percent"] <= 100:
-        module.fail_json(msg="loss_percent must be between 1 and 100, got %s" % p["loss_percent"])
     if p["type"] == "service" and p["state"] == "flap":
         module.fail_json(msg="state=flap supports type reject, timeout or loss, not service")
     if p["state"] == "flap":

@@ -44,6 +44,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.mysql
 attributes:
   action_group:
@@ -58,14 +59,14 @@ attributes:
       - faultline.chaos.mysql
   check_mode:
     support: full
-    description:
+    details:
       - V(started) reports whether it would start the probe, V(stopped)
         whether it would stop it (and returns the metrics so far) without
         stopping it. V(sampled) takes its read-only sample also in check mode,
         except for V(command) probes, which are not run.
   diff_mode:
     support: none
-    description: Starts, samples or stops a probe; the target's state is not changed, nothing to diff.
+    details: Starts, samples or stops a probe; the target's state is not changed, nothing to diff.
 options:
   name:
     description: Name of the probe (its worker id); letters, digits, C(.), C(_) and C(-).
@@ -89,15 +90,19 @@ options:
     choices: [started, stopped, sampled, collected]
     default: started
   interval:
-    description: Seconds between samples (on a fixed grid; a slow sample skips the slots it overran).
+    description:
+      - Seconds between samples (on a fixed grid; a slow sample skips the slots it overran).
+      - Greater than 0 and at most 604800 (7 days).
     type: float
     default: 0.1
   timeout:
-    description: Seconds one sample may take (connect, read, command run time).
+    description: Seconds one sample may take (connect, read, command run time); greater than 0, at most 604800.
     type: float
     default: 1.0
   lease:
-    description: Seconds after which the probe stops by itself, whatever happens to the play.
+    description:
+      - Seconds after which the probe stops by itself, whatever happens to the play.
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
     default: 3600
   state_dir:
@@ -111,7 +116,7 @@ options:
     description: With O(kind=mysql_query), a regular expression the first column of the first row must match.
     type: str
   expect_rows:
-    description: With O(kind=mysql_query), the exact number of rows the query must return.
+    description: With O(kind=mysql_query), the exact number of rows the query must return (0 to 10^9).
     type: int
   host:
     description: With O(kind=tcp), the address to connect to.
@@ -128,7 +133,7 @@ options:
     type: str
     default: GET
   expect_status:
-    description: With O(kind=http), the status codes that count as ok.
+    description: With O(kind=http), the status codes that count as ok (100-599).
     type: list
     elements: int
     default: [200]
@@ -162,11 +167,11 @@ options:
     description:
       - Explicit fault windows instead of the journal's, for faults applied
         elsewhere. Each item has C(down_at) and C(up_at) (unix time, C(up_at)
-        may be null) and optionally C(n).
+        may be null, both between 0 and 4102444800) and optionally C(n).
     type: list
     elements: dict
   recover_after:
-    description: Consecutive ok samples after C(up_at) that count as recovered.
+    description: Consecutive ok samples after C(up_at) that count as recovered (1 to 1000000).
     type: int
     default: 3
 notes:
@@ -307,8 +312,11 @@ worker_error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import mysql_common_argument_spec
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import MYSQL_BOUNDS, mysql_common_argument_spec
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
+    LEASE, PORT, SECONDS, TIMESTAMP, count, enforce,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._probes import runner
 from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import KINDS, validate
 
@@ -322,7 +330,7 @@ def argument_spec():
         interval=dict(type="float", default=0.1),
         timeout=dict(type="float", default=1.0),
         lease=dict(type="float", default=3600.0),
-        state_dir=dict(type="path", default="/run/faultline"),
+        state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         query=dict(type="str"),
         expect=dict(type="str"),
         expect_rows=dict(type="int"),
@@ -343,6 +351,11 @@ def argument_spec():
     return spec
 
 
+BOUNDS = dict(MYSQL_BOUNDS, interval=SECONDS, timeout=SECONDS, lease=LEASE, expect_rows=count(0, 10 ** 9),
+              port=PORT, expect_status=count(100, 599), recover_after=count(1, 10 ** 6),
+              windows=dict(down_at=TIMESTAMP, up_at=TIMESTAMP))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -352,13 +365,10 @@ def main():
         mutually_exclusive=[("fault_ids", "windows")],
         supports_check_mode=True,
     )
+    enforce(module, BOUNDS)
     p = module.params
     state, name, sd = p["state"], p["name"], p["state_dir"]
     result = dict(changed=False, name=name, kind=p["kind"], state=state)
-    if p["lease"] <= 0:
-        module.fail_json(msg="lease must be > 0 (got %s)" % p["lease"], **result)
-    if p["recover_after"] < 1:
-        module.fail_json(msg="recover_after must be >= 1 (got %s)" % p["recover_after"], **result)
     for w in p["windows"] or []:
         if "down_at" not in w:
             module.fail_json(msg="every item of windows needs down_at (and up_at): %r" % (w,), **result)

@@ -25,6 +25,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.fault
 options:
   state:
@@ -42,7 +43,7 @@ options:
     required: true
     choices: [killed, terminated, paused, resumed, stopped, restarted]
   pid:
-    description: Process id of the target.
+    description: Process id of the target (2-4194304; PID 1, init, is refused).
     type: int
   pidfile:
     description: File holding the pid of the target.
@@ -54,6 +55,7 @@ options:
         O(match) are not given.
       - With O(state=restarted), O(state=stopped) or a start command, the port waited
         for after the start.
+      - 1-65535.
     type: int
   host:
     description:
@@ -87,11 +89,11 @@ options:
     description: File receiving the output of O(start_argv).
     type: path
   timeout:
-    description: Seconds to wait for the process to exit after SIGTERM or SIGKILL.
+    description: Seconds to wait for the process to exit after SIGTERM or SIGKILL (greater than 0, at most 604800).
     type: float
     default: 30
   start_timeout:
-    description: Seconds to wait for O(port) to listen after a start.
+    description: Seconds to wait for O(port) to listen after a start (greater than 0, at most 604800).
     type: float
     default: 60
   duration:
@@ -99,6 +101,7 @@ options:
       - Seconds until the supervisor reverts the fault (resumes the paused process,
         starts the stopped one). Without it the fault holds until
         O(state=resumed)/O(state=restarted), M(faultline.chaos.restore) or the O(lease) end.
+      - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
 attributes:
   action_group:
@@ -112,10 +115,10 @@ attributes:
       - faultline.chaos.leased
   check_mode:
     support: full
-    description: Finds the target processes and plans the signals and changes nothing.
+    details: Finds the target processes and plans the signals and changes nothing.
   diff_mode:
     support: full
-    description: Shows the signals sent to each target (pid, start time, command line) or the state change.
+    details: Shows the signals sent to each target (pid, start time, command line) or the state change.
 notes:
   - A kill or term of a process this collection cannot start again (no O(start_argv)
     or O(unit)) is journaled; its revert has nothing to do.
@@ -198,8 +201,9 @@ planned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
-    FaultEngine, engine_argument_spec,
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PID, PORT, SECONDS, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     EngineError, execute, run_action, signal_action, wait_port_action,
 )
@@ -286,6 +290,9 @@ def run_restarted(module, engine, params):
     return res
 
 
+BOUNDS = dict(ENGINE_BOUNDS, pid=PID, port=PORT, timeout=SECONDS, start_timeout=SECONDS, duration=SECONDS)
+
+
 def main():
     argument_spec = engine_argument_spec()
     argument_spec.update(
@@ -312,13 +319,8 @@ def main():
                      ("state", "restarted", ("start_argv", "unit"), True)],
         supports_check_mode=True,
     )
+    enforce(module, BOUNDS)
     params = dict(module.params)
-    if params.get("pid") is not None and params["pid"] <= 1:
-        module.fail_json(msg="refusing to touch PID %d (init)" % params["pid"])
-    if params.get("duration") is not None and params["duration"] <= 0:
-        module.fail_json(msg="duration must be a positive number of seconds")
-    if params["lease"] <= 0:
-        module.fail_json(msg="lease must be a positive number of seconds")
     if params.get("start_argv") is not None and not params["start_argv"]:
         module.fail_json(msg="start_argv must be a non-empty argv list")
     if params.get("unit") and not proc.has_systemd() and not params.get("start_argv") \

@@ -29,13 +29,15 @@ description:
   - The module does not fail when the test FAILs; the playbook decides what to do with RV(result).
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Computes the whole report and returns it (path, result, summary) without writing.
+    details: Computes the whole report and returns it (path, result, summary) without writing.
   diff_mode:
     support: full
-    description: Shows the previous and the new C(report.md) of the run directory.
+    details: Shows the previous and the new C(report.md) of the run directory.
 options:
   scenario:
     description: Name of the scenario, used as directory name (letters, digits, C(_), C(.), C(-)).
@@ -67,10 +69,12 @@ options:
     choices: [auto, PASS, FAIL]
     default: auto
   started:
-    description: Start of the run (ISO 8601 or unix float). Default the first event's time, else O(finished).
+    description:
+      - Start of the run (ISO 8601 or unix float). Default the first event's time, else O(finished).
+      - A unix time must be between 0 and 4102444800 (2100-01-01).
     type: raw
   finished:
-    description: End of the run (ISO 8601 or unix float). Default now.
+    description: End of the run (ISO 8601 or unix float, 0 to 4102444800). Default now.
     type: raw
   hosts:
     description: Hosts the scenario ran against.
@@ -235,6 +239,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._report import writer
 from ansible_collections.faultline.chaos.plugins.module_utils._report.model import (
     TEMPLATES, ReportError, all_checks,
@@ -246,6 +251,10 @@ def _tester():
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry for the uid
         return str(os.getuid())
+
+
+# started/finished as unix numbers (ISO 8601 strings are parsed by the model)
+BOUNDS = dict(started=TIMESTAMP, finished=TIMESTAMP)
 
 
 def main():
@@ -275,6 +284,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    enforce(module, BOUNDS)
     try:
         report, texts, warnings = writer.build(module.params, time.time(), _tester())
     except ReportError as e:

@@ -27,6 +27,8 @@ description:
   - Idempotent; says what it reverted.
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   action_group:
     description:
@@ -37,10 +39,10 @@ attributes:
       - faultline.chaos.ledger
   check_mode:
     support: full
-    description: Lists what would be reverted and removed.
+    details: Lists what would be reverted and removed.
   diff_mode:
     support: full
-    description: Before lists the active faults and orphans, after is empty.
+    details: Before lists the active faults and orphans, after is empty.
 options:
   state_dir:
     description: Directory on the target where the faults are recorded.
@@ -111,7 +113,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError, execute_all
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    DEFAULT_STATE_DIR, EngineError, execute_all,
+)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     list_owned, netns_prefix, sweep_actions,
 )
@@ -120,7 +125,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._faults.network im
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state_dir=dict(type="path", default="/run/faultline"),
+            state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             kinds=dict(type="list", elements="str", choices=["network", "service", "process", "binlog"]),
             sweep=dict(type="bool", default=True),
             netns=dict(type="list", elements="str", default=[]),
@@ -128,6 +133,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    enforce(module, {})  # no numeric option today; any added later is still checked as finite
     p = module.params
     if os.geteuid() != 0:
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")

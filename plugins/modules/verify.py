@@ -36,7 +36,7 @@ options:
     choices: [mysql, mariadb]
     default: mariadb
   connect_timeout:
-    description: Seconds to wait for each connection.
+    description: Seconds to wait for each connection (greater than 0, at most 604800).
     type: float
     default: 5.0
   database:
@@ -95,29 +95,33 @@ options:
         C(positions.after.source) of an earlier verify run. Enables the "Binlog position advanced" check.
     type: dict
   converge_timeout:
-    description: Seconds to wait for the destination to converge before judging.
+    description: Seconds to wait for the destination to converge before judging (0 to 604800).
     type: float
     default: 60
   poll_interval:
-    description: Seconds between convergence polls.
+    description: Seconds between convergence polls (greater than 0, at most 604800).
     type: float
     default: 1
   chunk_rows:
-    description: Rows per top-level checksum chunk.
+    description: Rows per top-level checksum chunk (1 to 10^7).
     type: int
     default: 50000
   leaf_rows:
-    description: Drill-down stops splitting a differing chunk at this size and compares its rows' checksums.
+    description:
+      - Drill-down stops splitting a differing chunk at this size and compares its rows' checksums.
+      - 1 to 1000000.
     type: int
     default: 500
   max_keys:
-    description: Longest list of keys returned per kind (counts are always exact).
+    description: Longest list of keys returned per kind (counts are always exact), 1 to 1000000.
     type: int
     default: 100
   fail_on_mismatch:
     description: Fail the task when a check fails (the message names the keys).
     type: bool
     default: true
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   action_group:
     description:
@@ -128,10 +132,10 @@ attributes:
       - faultline.chaos.ledger
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
-    description: Nothing changes, nothing to diff.
+    details: Nothing changes, nothing to diff.
 seealso:
   - module: faultline.chaos.datagen
 '''
@@ -230,7 +234,10 @@ from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     connect_params, login_spec, mysql_common_argument_spec, require_pymysql,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
+    PORT, SECONDS, SECONDS_OR_ZERO, count, enforce,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen import ranges as rng
 from ansible_collections.faultline.chaos.plugins.module_utils._verify.checker import Verifier, failure_message
 from ansible_collections.faultline.chaos.plugins.module_utils._verify.engines import ENGINES, VerifyError
@@ -249,7 +256,7 @@ def argument_spec():
         key_columns=dict(type="list", elements="str", no_log=False),
         columns=dict(type="list", elements="str"),
         datagen_run_id=dict(type="str"),
-        state_dir=dict(type="path", default="/run/faultline"),
+        state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         acked_ranges=dict(type="list", elements="raw"),
         indeterminate_ranges=dict(type="list", elements="raw"),
         run_id_column=dict(type="str", default="run_id"),
@@ -265,15 +272,16 @@ def argument_spec():
     return spec
 
 
+BOUNDS = dict(source_port=PORT, destination_port=PORT, connect_timeout=SECONDS, converge_timeout=SECONDS_OR_ZERO,
+              poll_interval=SECONDS, chunk_rows=count(1, 10 ** 7, "rows"), leaf_rows=count(1, 10 ** 6, "rows"),
+              max_keys=count(1, 10 ** 6))
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_by={"acked_ranges": "datagen_run_id", "indeterminate_ranges": "datagen_run_id"})
+    enforce(module, BOUNDS)
     p = dict(module.params)
-    for name in ("chunk_rows", "leaf_rows", "max_keys", "poll_interval"):
-        if p[name] <= 0:
-            module.fail_json(msg="%s must be greater than 0 (got %s)" % (name, p[name]))
-    if p["converge_timeout"] < 0:
-        module.fail_json(msg="converge_timeout must not be negative")
     try:
         for name in ("acked_ranges", "indeterminate_ranges"):
             if p[name] is not None:

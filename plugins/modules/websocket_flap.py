@@ -44,20 +44,22 @@ notes:
     returned with C(passed=null) and does not count towards RV(passed).
   - The worker process count after the run must equal the count before, so a server
     that keeps a pool of pre-started workers still passes.
+extends_documentation_fragment:
+  - faultline.chaos.attributes
 attributes:
   check_mode:
     support: full
-    description: Validates the inputs and resolves the server process; connects nothing.
+    details: Validates the inputs and resolves the server process; connects nothing.
   diff_mode:
     support: none
-    description: Opens and closes connections only; nothing on the target changes, nothing to diff.
+    details: Opens and closes connections only; nothing on the target changes, nothing to diff.
 options:
   url:
     description: WebSocket endpoint, C(ws://) or C(wss://).
     type: str
     required: true
   iterations:
-    description: Number of connect/disconnect cycles.
+    description: Number of connect/disconnect cycles (1 to 100000).
     type: int
     default: 20
   hold_ms:
@@ -66,6 +68,7 @@ options:
         milliseconds on a fixed grid and the close starts O(hold_ms) after the connect
         started, so the measured hold (handshake done to close start) is this value
         minus the handshake time.
+      - 0 to 3600000 milliseconds.
     type: float
     default: 100
   gap_ms:
@@ -73,6 +76,7 @@ options:
       - Pause between the close of one connection and the next connect. The measured
         gap (close done to next connect start) is this value minus the time the close
         handshake took.
+      - 0 to 3600000 milliseconds.
     type: float
     default: 50
   headers:
@@ -92,15 +96,15 @@ options:
     description: PEM file of CA certificates to trust for C(wss://).
     type: path
   connect_timeout:
-    description: Seconds to wait for a handshake to complete (also the timeout of O(agent_count_url)).
+    description: Seconds to wait for a handshake to complete (also the timeout of O(agent_count_url)); 0.1 to 600.
     type: float
     default: 5
   close_timeout:
-    description: Seconds to wait for the close handshake before the socket is aborted.
+    description: Seconds to wait for the close handshake before the socket is aborted (0.1 to 600).
     type: float
     default: 2
   server_pid:
-    description: Pid of the WebSocket server on this host.
+    description: Pid of the WebSocket server on this host (2-4194304).
     type: int
   server_pidfile:
     description: Pidfile of the WebSocket server on this host.
@@ -109,25 +113,28 @@ options:
     description:
       - TCP port the server listens on; the listening process is the server. Also the
         port whose established connections are counted (default the port of O(url)).
+      - 1-65535.
     type: int
   sample_interval_ms:
-    description: Server sampling resolution while flapping.
+    description: Server sampling resolution while flapping, in milliseconds (10 to 60000).
     type: float
     default: 100
   settle_ms:
-    description: Time after the last disconnect before the "after" sample is taken.
+    description: Milliseconds after the last disconnect before the "after" sample is taken (0 to 600000).
     type: float
     default: 1000
   rss_tolerance_kb:
-    description: Growth of the resident memory (server plus workers) that still counts as stable.
+    description: Growth of the resident memory (server plus workers) in KiB that still counts as stable (0 to 2^30).
     type: int
     default: 8192
   fd_tolerance:
-    description: Growth of the open file descriptors (server plus workers) that still counts as stable.
+    description: Growth of the open file descriptors (server plus workers) that still counts as stable (0 to 2^20).
     type: int
     default: 0
   process_tolerance:
-    description: Extra worker processes (or extra agents of O(agent_count_command)/O(agent_count_url)) tolerated after the run.
+    description:
+      - Extra worker processes (or extra agents of O(agent_count_command)/O(agent_count_url)) tolerated after the run.
+      - 0 to 2^20.
     type: int
     default: 0
   agent_count_command:
@@ -164,7 +171,7 @@ options:
     description: Regular expression the reply must match. Default any reply.
     type: str
   final_timeout:
-    description: Seconds to wait for the reply on the final connection.
+    description: Seconds to wait for the reply on the final connection (0.1 to 600).
     type: float
     default: 5
   fail_on_leak:
@@ -294,7 +301,17 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
+    PID, PORT, Bound, count, enforce, milliseconds,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap
+
+
+BOUNDS = dict(iterations=count(1, 100000), hold_ms=milliseconds(0, 3600000), gap_ms=milliseconds(0, 3600000),
+              connect_timeout=Bound(0.1, 600, "seconds"), close_timeout=Bound(0.1, 600, "seconds"),
+              final_timeout=Bound(0.1, 600, "seconds"), sample_interval_ms=milliseconds(10, 60000),
+              settle_ms=milliseconds(0, 600000), rss_tolerance_kb=count(0, 1 << 30, "KiB"),
+              fd_tolerance=count(0, 1 << 20), process_tolerance=count(0, 1 << 20), server_pid=PID, server_port=PORT)
 
 
 def main():
@@ -339,18 +356,10 @@ def main():
         required_together=[("log_file", "cleanup_pattern")],
         supports_check_mode=True,
     )
+    enforce(module, BOUNDS)
     p = module.params
     if not flap.HAS_WEBSOCKETS:
         module.fail_json(msg=missing_required_lib("websockets"), exception=str(flap.WEBSOCKETS_IMPORT_ERROR))
-    limits = (("iterations", 1, 100000), ("hold_ms", 0, 3600000), ("gap_ms", 0, 3600000),
-              ("connect_timeout", 0.1, 600), ("close_timeout", 0.1, 600), ("final_timeout", 0.1, 600),
-              ("sample_interval_ms", 10, 60000), ("settle_ms", 0, 600000), ("rss_tolerance_kb", 0, None),
-              ("fd_tolerance", 0, None), ("process_tolerance", 0, None), ("server_pid", 2, None),
-              ("server_port", 1, 65535))
-    for name, low, high in limits:
-        v = p[name]
-        if v is not None and (v < low or (high is not None and v > high)):
-            module.fail_json(msg="%s=%s is out of range (%s..%s)" % (name, v, low, high if high is not None else ""))
 
     def runner(argv):
         return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})

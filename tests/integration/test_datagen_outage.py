@@ -63,8 +63,9 @@ def test_outage_in_the_middle(mariadb_pair, state_dir, run_module):
 
 def test_bad_input_leaves_nothing_running(mariadb_pair, state_dir, run_module):
     cases = [
-        (dict(count=5, interval=0, total=5), "interval must be greater than 0"),
-        (dict(count=0, interval=1, total=5), "count must be greater than 0"),
+        (dict(count=5, interval=0, total=5), "interval=0.0 is out of range"),
+        (dict(count=0, interval=1, total=5), "count=0 is out of range"),
+        (dict(total=5, lease="inf"), "lease=inf is out of range"),
         (dict(count=5, interval=30, duration=10), "shorter than one interval"),
         (dict(total=5, login_port=1), "cannot connect"),
         (dict(total=5, login_password="wrong", login_user="nobody"), "Access denied"),

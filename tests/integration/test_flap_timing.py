@@ -136,9 +136,11 @@ def test_flap_transitions_land_within_50ms_of_the_schedule(run_module, state_dir
 
 
 @pytest.mark.parametrize("args, message", [
-    (dict(interval=0, duration=10), "interval must be a positive number of seconds, got 0"),
-    (dict(interval=-2, duration=10), "interval must be a positive number of seconds, got -2"),
-    (dict(interval=5, duration=0), "duration must be a positive number of seconds, got 0"),
+    (dict(interval=0, duration=10), "interval=0.0 is out of range: must be a finite number of seconds greater than 0"),
+    (dict(interval=-2, duration=10), "interval=-2.0 is out of range"),
+    (dict(interval=5, duration=0), "duration=0.0 is out of range"),
+    (dict(interval=5, duration="nan"), "duration=nan is out of range"),
+    (dict(interval="inf", duration=10), "interval=inf is out of range"),
     (dict(interval=5, duration=3), "duration (3.0s) is shorter than one down interval (5.0s)"),
 ])
 def test_flap_bad_input_fails_with_a_clear_message_and_applies_nothing(run_module, state_dir, listener,
@@ -153,9 +155,9 @@ def test_flap_bad_input_fails_with_a_clear_message_and_applies_nothing(run_modul
 
 
 @pytest.mark.parametrize("args, message", [
-    (dict(count=0, interval=1), "count must be greater than 0 (got 0)"),
-    (dict(count=-5, interval=1), "count must be greater than 0 (got -5)"),
-    (dict(count=5, interval=0), "interval must be greater than 0 (got 0.0)"),
+    (dict(count=0, interval=1), "count=0 is out of range: must be a whole number of rows from 1 to 1000000"),
+    (dict(count=-5, interval=1), "count=-5 is out of range"),
+    (dict(count=5, interval=0), "interval=0.0 is out of range"),
 ])
 def test_datagen_bad_input_fails_with_a_clear_message_and_starts_nothing(run_module, state_dir, args, message):
     res = run_module("datagen", dict(state="started", run_id="tc007-bad", login_port=39999,

@@ -193,8 +193,9 @@ def test_restore_reverts_everything_and_sweeps_orphans(run_module, state_dir, li
 
 @pytest.mark.parametrize("args,message", [
     (dict(type="bogus"), "value of type must be one of"),
-    (dict(port=70000), "port out of range"),
-    (dict(duration=-5), "duration must be a positive"),
+    (dict(port=70000), "port=70000 is out of range: must be a port number from 1 to 65535"),
+    (dict(duration=-5), "duration=-5.0 is out of range"),
+    (dict(duration="nan"), "duration=nan is out of range"),
     (dict(netns="no-such-ns"), "unknown network namespace"),
     (dict(type="loss"), "loss_percent"),
     (dict(state="flap"), "needs duration"),

@@ -171,7 +171,11 @@ def test_bad_flap_input_through_the_playbook_fails_before_anything_starts(run_pl
           "faultline_state_dir": state_dir, "faultline_report_dir": report_dir}
     cp = run_playbook(PLAYBOOK, dict(ev, flap_interval=0))
     assert cp.returncode != 0
-    assert "interval must be a positive number of seconds, got 0" in cp.stdout
+    assert "interval=0.0 is out of range: must be a finite number of seconds greater than 0" in cp.stdout
+    cp = run_playbook(PLAYBOOK, dict(ev, flap_interval=1, flap_duration="nan"))
+    assert cp.returncode != 0
+    assert ("duration=nan is out of range: must be a finite number of seconds greater than 0 and at most "
+            "604800 (7 days)") in cp.stdout
     cp = run_playbook(PLAYBOOK, dict(ev, flap_interval=10, flap_duration=5))
     assert cp.returncode != 0
     assert "duration (5.0s) is shorter than one down interval (10.0s)" in cp.stdout
@@ -186,10 +190,10 @@ def test_bad_datagen_count_through_the_playbook_fails_and_starts_nothing(tc007_l
     cp = run_playbook(PLAYBOOK, scenario_vars(tc007_lab, state_dir, report_dir, flap_interval=1, flap_duration=4,
                                               datagen_count=0))
     assert cp.returncode != 0
-    assert "count must be greater than 0 (got 0)" in cp.stdout
+    assert "count=0 is out of range" in cp.stdout
     report, _d = only_report(report_dir)
     assert report["result"] == "FAIL"
-    assert any("count must be greater than 0" in c["detail"] for c in report["checks"] if not c["passed"])
+    assert any("count=0 is out of range" in c["detail"] for c in report["checks"] if not c["passed"])
     assert report["cycles"] == []
     assert not os.path.exists(os.path.join(state_dir, "workers")) or not [
         n for n in os.listdir(os.path.join(state_dir, "workers")) if n.startswith("datagen-")]

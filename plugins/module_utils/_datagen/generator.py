@@ -95,12 +95,7 @@ def new_run_id():
 
 def validate(p):
     """Raise DatagenError with a user-facing message for bad input."""
-    for name in ("count", "total", "batch", "payload_size"):
-        if p.get(name) is not None and p[name] <= 0:
-            raise DatagenError("%s must be greater than 0 (got %s)" % (name, p[name]))
-    for name in ("interval", "rate", "duration", "write_timeout", "progress_interval"):
-        if p.get(name) is not None and p[name] <= 0:
-            raise DatagenError("%s must be greater than 0 (got %s)" % (name, p[name]))
+    # numbers are range-checked before this by _engine.validate (module BOUNDS)
     if p.get("interval") is not None and p.get("duration") is not None and p["duration"] < p["interval"]:
         raise DatagenError("duration (%s s) is shorter than one interval (%s s): nothing would be "
                            "written after the first burst" % (p["duration"], p["interval"]))

@@ -9,6 +9,8 @@ __metaclass__ = type
 
 import traceback
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PORT, SECONDS
+
 try:
     import pymysql
     import pymysql.cursors
@@ -41,6 +43,10 @@ def mysql_common_argument_spec():
         database=dict(type="str"),
     )
     return spec
+
+
+# bounds of the login options (validate.enforce)
+MYSQL_BOUNDS = dict(login_port=PORT, connect_timeout=SECONDS)
 
 
 def require_pymysql(module):

@@ -13,6 +13,11 @@ nothing of the collection can be imported lazily inside the worker.
 Files under ``<state_dir>/workers/``:
 ``<kind>-<id>.json``   meta: pid + start time, started, deadline, finished, exit
 ``<kind>-<id>.jsonl``  the worker's output, one JSON object per line
+
+The state directory is on tmpfs (memory) by default, so finished workers do
+not stay forever: :func:`prune` removes the files of a worker that is not
+running and ended more than :data:`RETENTION` seconds ago (it runs when a
+worker starts and on restore).  A running worker is never touched.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,10 +32,13 @@ import time
 import traceback
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    EngineError, proc_alive, proc_identity,
+    EngineError, check_trusted, proc_alive, proc_identity,
 )
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# how long the files of a finished worker stay (long enough for verify and
+# report to read them after a scenario): 6 hours after the worker ended
+RETENTION = 6 * 3600.0
 
 
 class StopFlag(object):
@@ -77,6 +85,12 @@ def _paths(state_dir, kind, worker_id):
     return base + ".json", base + ".jsonl"
 
 
+def _check_dirs(state_dir):
+    """The workers' directory must be private: root signals the pids its metas name."""
+    check_trusted(state_dir)
+    check_trusted(os.path.join(state_dir, "workers"))
+
+
 def _write_json(path, data):
     tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "w") as f:
@@ -86,6 +100,7 @@ def _write_json(path, data):
 
 def read_meta(state_dir, kind, worker_id):
     meta_path, out_path = _paths(state_dir, kind, worker_id)
+    _check_dirs(state_dir)
     try:
         with open(meta_path) as f:
             meta = json.load(f)
@@ -99,6 +114,7 @@ def read_meta(state_dir, kind, worker_id):
 
 def read_output(state_dir, kind, worker_id):
     _meta, out_path = _paths(state_dir, kind, worker_id)
+    _check_dirs(state_dir)
     out = []
     try:
         with open(out_path) as f:
@@ -120,6 +136,7 @@ def start(state_dir, kind, worker_id, target, params, lease=3600.0, fresh=True):
     """
     meta_path, out_path = _paths(state_dir, kind, worker_id)
     os.makedirs(os.path.dirname(meta_path), 0o700, exist_ok=True)
+    prune(state_dir)
     old = read_meta(state_dir, kind, worker_id)
     if old and old["running"]:
         raise EngineError("%s %s is already running (pid %s)" % (kind, worker_id, old["pid"]))
@@ -222,3 +239,59 @@ def list_workers(state_dir, kind=None):
         if m:
             out.append(m)
     return out
+
+
+def prune(state_dir, retention=RETENTION, now=None):
+    """Remove the files of workers that ended more than ``retention`` s ago.
+
+    A worker counts as ended when its meta says finished or its process is
+    gone (killed); its age is taken from the newest of its finish time and
+    its files' modification times.  Running workers are never touched, nor
+    files younger than ``retention``.  Returns the ``<kind>-<id>`` removed.
+    """
+    d = os.path.join(state_dir, "workers")
+    if not os.path.isdir(d):
+        return []
+    _check_dirs(state_dir)
+    now = time.time() if now is None else now
+    removed = []
+    names = sorted(os.listdir(d))
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        kind, _sep, wid = name[:-5].partition("-")
+        if not _ID_RE.match(wid or ""):
+            continue
+        meta_path, out_path = _paths(state_dir, kind, wid)
+        meta = read_meta(state_dir, kind, wid)
+        if meta is None or meta["running"]:
+            continue
+        if max([meta.get("finished") or 0] + [_mtime(p) for p in (meta_path, out_path)]) > now - retention:
+            continue
+        again = read_meta(state_dir, kind, wid)  # restarted under the same id meanwhile?
+        if again is None or again["running"] or again.get("pid") != meta.get("pid"):
+            continue
+        for p in (meta_path, out_path):
+            _unlink(p)
+        removed.append("%s-%s" % (kind, wid))
+    # output without a meta and temp files of a crashed write, by age alone
+    for name in names:
+        p = os.path.join(d, name)
+        orphan = name.endswith(".jsonl") and not os.path.exists(p[:-1])
+        if (orphan or ".tmp." in name) and _mtime(p) <= now - retention:
+            _unlink(p)
+    return removed
+
+
+def _mtime(path):
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

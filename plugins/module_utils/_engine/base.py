@@ -23,6 +23,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime im
     DEFAULT_LEASE, DEFAULT_STATE_DIR, EngineError, Ledger, execute, execute_all,
     proc_alive, revert_record, spawn_supervisor, stop_supervisor,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import LEASE
 
 
 def engine_argument_spec():
@@ -32,6 +33,10 @@ def engine_argument_spec():
         lease=dict(type="float", default=DEFAULT_LEASE),
         fault_id=dict(type="str"),
     )
+
+
+# bounds of the shared options (validate.enforce): a lease of at most 7 days
+ENGINE_BOUNDS = dict(lease=LEASE)
 
 
 def short_hash(obj, n=8):
@@ -77,6 +82,10 @@ class FaultEngine(object):
     def __init__(self, module, state_dir=DEFAULT_STATE_DIR, runner=None):
         self.module = module
         self.ledger = Ledger(state_dir)
+        try:
+            self.ledger.check()  # an existing state dir must be ours and private: root executes from it
+        except EngineError as e:
+            module.fail_json(msg=str(e))
         self.state_dir = state_dir
         self.runner = runner or self._module_runner
 

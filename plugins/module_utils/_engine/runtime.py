@@ -37,6 +37,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -59,6 +60,49 @@ SIGNALS = {
 
 class EngineError(Exception):
     """An error with a message meant for the user (no traceback)."""
+
+
+def check_trusted(path, kind="directory"):
+    """Refuse a state directory (or a file in it) that another user could change.
+
+    Root runs the supervisor script copied into the state directory and the
+    revert actions its records hold, so the directory, every directory above
+    it and the file must belong to the executing user or root and must not be
+    writable by group or others (a sticky directory such as /tmp is fine above
+    it); the path itself must not be a symbolic link.  A missing path passes
+    (it is created 0700).
+    """
+    trusted = (0, os.geteuid())
+    path = os.path.abspath(path)
+    try:
+        lst = os.lstat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return
+        raise EngineError("cannot check %s %s: %s" % (kind, path, e.strerror))
+    if stat.S_ISLNK(lst.st_mode):
+        raise EngineError("%s %s is a symbolic link: refusing to use it (root executes from the state "
+                          "directory); give its real path as state_dir" % (kind, path))
+    want = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
+    if not want(lst.st_mode):
+        what = "directory" if kind == "directory" else "regular file"
+        raise EngineError("%s %s is not a %s: refusing to use it" % (kind, path, what))
+    if lst.st_uid not in trusted or lst.st_mode & 0o022:
+        raise EngineError("%s %s is owned by uid %d with mode %04o: it must belong to uid %d (or root) and not be "
+                          "writable by group or others, since root executes from the state directory; fix it "
+                          "(chown, chmod 700) or choose another state_dir"
+                          % (kind, path, lst.st_uid, stat.S_IMODE(lst.st_mode), os.geteuid()))
+    parent = os.path.dirname(path)
+    while True:
+        lst, st = os.lstat(parent), os.stat(parent)
+        if (stat.S_ISLNK(lst.st_mode) and lst.st_uid not in trusted) or st.st_uid not in trusted or (
+                st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+            raise EngineError("%s %s lies under %s, which another user can change (uid %d, mode %04o): "
+                              "refusing to use it; choose another state_dir"
+                              % (kind, path, parent, st.st_uid, stat.S_IMODE(st.st_mode)))
+        if parent == os.path.dirname(parent):
+            return
+        parent = os.path.dirname(parent)
 
 
 # --------------------------------------------------------------------------
@@ -142,15 +186,26 @@ class Ledger(object):
         self.host = host or socket.gethostname()
         self._lock_fd = None
         self._depth = 0
+        self._checked = False
 
     # -- set-up ---------------------------------------------------------
     def ensure(self):
+        if self._checked:
+            return self
         for d in (self.state_dir, self.faults_dir):
             try:
                 os.makedirs(d, 0o700)
             except OSError as e:
                 if e.errno != errno.EEXIST:
                     raise EngineError("cannot create state directory %s: %s" % (d, e.strerror))
+        return self.check()
+
+    def check(self):
+        """Refuse a state directory another user could write (see check_trusted)."""
+        check_trusted(self.state_dir)
+        check_trusted(self.faults_dir)
+        # once ours and private, nobody else can change that: check once
+        self._checked = os.path.isdir(self.faults_dir)
         return self
 
     def exists(self):
@@ -581,6 +636,8 @@ def install_supervisor(state_dir):
         with open(__file__, "r") as f:
             src = f.read()
     path = supervisor_script_path(state_dir)
+    check_trusted(state_dir)
+    check_trusted(path, kind="supervisor script")
     try:
         with open(path, "r") as f:
             if f.read() == src:

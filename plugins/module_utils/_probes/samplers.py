@@ -256,11 +256,6 @@ def validate(params):
     missing = [k for k in REQUIRED[kind] if params.get(k) in (None, "", [])]
     if missing:
         return "kind=%s needs %s" % (kind, ", ".join(missing))
-    for key in ("interval", "timeout"):
-        if params.get(key) is not None and float(params[key]) <= 0:
-            return "%s must be > 0 (got %s)" % (key, params[key])
-    if kind == "tcp" and not 0 < int(params["port"]) < 65536:
-        return "port must be 1-65535 (got %s)" % params["port"]
     if kind.startswith("mysql") and not HAS_PYMYSQL:
         return "kind=%s needs PyMySQL on the target" % kind
     if kind == "mysql_query" and params.get("expect"):

@@ -38,11 +38,13 @@ def test_backend_that_fails_is_reported_and_the_other_used(monkeypatch):
 
 
 @pytest.mark.parametrize("args,message", [
-    ({"port": 0}, "port out of range"),
-    ({"ports": [22, 65536]}, "port out of range (1-65535): 65536"),
-    ({"duration": 0}, "duration must be a positive"),
-    ({"lease": -1}, "lease must be a positive"),
-    ({"type": "loss", "loss_percent": 101}, "loss_percent must be between 1 and 100"),
+    ({"port": 0}, "port=0 is out of range: must be a port number from 1 to 65535"),
+    ({"ports": [22, 65536]}, "ports[1]=65536 is out of range: must be a port number from 1 to 65535"),
+    ({"duration": 0}, "duration=0.0 is out of range: must be a finite number of seconds greater than 0"),
+    ({"lease": -1}, "lease=-1.0 is out of range: must be a finite number of seconds greater than 0 and at most "
+                    "604800 (7 days)"),
+    ({"type": "loss", "loss_percent": 101}, "loss_percent=101 is out of range: must be a whole number of percent "
+                                            "from 1 to 100"),
     ({"state": "flap", "type": "service", "duration": 10, "interval": 1}, "supports type reject, timeout or loss"),
     ({"port": 1, "ports": [2]}, "mutually exclusive"),
 ])
