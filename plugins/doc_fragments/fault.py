@@ -30,6 +30,13 @@ options:
       - Name of the fault (its file in O(state_dir)). Defaults to a stable id derived from
         the fault's parameters, so re-running the same task finds the same fault.
     type: str
+  run_id:
+    description:
+      - Tags the fault with the run (scenario execution) it belongs to, so that
+        M(faultline.chaos.restore) with O(faultline.chaos.restore#module:run_id) and a probe's
+        steady-state guard (O(faultline.chaos.probe#module:abort_when)) revert every fault of
+        the run and nothing else. Not part of the fault's identity; a renewal keeps the first tag.
+    type: str
 notes:
   - Every fault is handed to a detached supervisor on the target which reverts
     it at its deadline (O(duration) or O(lease)) even if the controller, its SSH

@@ -174,6 +174,35 @@ options:
     description: Consecutive ok samples after C(up_at) that count as recovered (1 to 1000000).
     type: int
     default: 3
+  abort_when:
+    description:
+      - Steady-state guard (with O(state=started)). When this condition over
+        the probe's own samples holds for C(for) consecutive
+        samples, the probe aborts the run O(run_id) once, at once, from the
+        target. It journals C(abort) (C(source=guard), C(id=<run_id>), with the
+        reason, the value and the time), sends SIGTERM to the supervisor of
+        every fault of that run in this ledger (each reverts immediately;
+        faults whose supervisor is gone are reverted directly) and stops the
+        run's data generators in this ledger. The probe keeps sampling.
+      - Faults of the run on other hosts are reverted by the play, with
+        M(faultline.chaos.restore) and O(faultline.chaos.restore#module:run_id)
+        (the role C(faultline.chaos.flapping_connection) does this).
+      - Faults belong to a run when they were applied with the same O(run_id)
+        (option of M(faultline.chaos.network), M(faultline.chaos.process) and
+        M(faultline.chaos.binlog)); data generators when their C(run_id) is the run.
+      - "Keys: C(metric) (required): V(failed) a failing sample (C(op) and C(threshold) are
+        ignored); V(failing_s) seconds since the current run of failing samples began (0 while
+        ok); V(lag_s) replication lag of a V(mysql_replica) probe (C(Seconds_Behind_Master)
+        while connected; while the replica is not connected, when the server reports NULL, the
+        seconds since the last ok sample plus the lag then); V(latency_ms) the sample's
+        latency; V(value) the first column of a V(mysql_query) probe. C(op): one of
+        C(>) (default), C(>=), C(<), C(<=), C(==), C(!=). C(threshold): a finite number
+        (default 0). C(for): consecutive samples the condition must hold, 1-100000 (default 1)."
+      - A sample whose metric cannot be known (no number) breaks the streak.
+    type: dict
+  run_id:
+    description: The run the guard O(abort_when) aborts (required with it).
+    type: str
 notes:
   - The probe runs as a detached process on the target and stops by itself at
     its O(lease). Its samples are in C(<state_dir>/workers/probe-<name>.jsonl).
@@ -212,6 +241,18 @@ EXAMPLES = r'''
     login_port: 3317
     query: SELECT COUNT(*) FROM shop.orders
     expect: '^[0-9]+$'
+
+- name: Steady-state guard, abort the run when the replica lags more than 5 s for 3 samples
+  faultline.chaos.probe:
+    name: replica-guard
+    kind: mysql_replica
+    login_port: 3318
+    run_id: tc007-20260101
+    abort_when:
+      metric: lag_s
+      op: '>'
+      threshold: 5
+      for: 3
 
 - name: Stop the probe and get the metrics of the fault's windows
   faultline.chaos.probe:
@@ -308,6 +349,13 @@ worker_error:
   description: The error that ended the background probe, if it crashed.
   returned: state=stopped or state=collected
   type: str
+aborted:
+  description:
+    - The abort of the probe's guard (O(abort_when)) when it tripped, else null; C(reason),
+      C(metric), C(value), C(threshold), C(at) (unix time), C(host), C(run_id), C(guard).
+  returned: state=stopped or state=collected
+  type: dict
+  sample: {"reason": "lag_s > 2 for 1 consecutive samples (lag_s = 2.1)", "at": 1767225601.2, "run_id": "tc007-x"}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -317,7 +365,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime im
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
     LEASE, PORT, SECONDS, TIMESTAMP, count, enforce,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._probes import runner
+from ansible_collections.faultline.chaos.plugins.module_utils._probes import guard, runner
 from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import KINDS, validate
 
 
@@ -347,6 +395,10 @@ def argument_spec():
         fault_ids=dict(type="list", elements="str"),
         windows=dict(type="list", elements="dict"),
         recover_after=dict(type="int", default=3),
+        # keys checked by guard.validate (ansible-core's suboptions crash on a
+        # non-dict value: found by tests/unit/test_fuzz_module_args.py)
+        abort_when=dict(type="dict"),
+        run_id=dict(type="str"),
     )
     return spec
 
@@ -374,6 +426,12 @@ def main():
             module.fail_json(msg="every item of windows needs down_at (and up_at): %r" % (w,), **result)
     if state in ("started", "sampled"):
         err = validate(p)
+        if err:
+            module.fail_json(msg=err, **result)
+    if p["abort_when"] is not None:
+        if state != "started":
+            module.fail_json(msg="abort_when is only valid with state=started", **result)
+        p["abort_when"], err = guard.validate(p["abort_when"], p["run_id"])
         if err:
             module.fail_json(msg=err, **result)
     try:

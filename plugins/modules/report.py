@@ -154,6 +154,14 @@ options:
   extra:
     description: Free-form data stored under C(extra) in C(report.json) (e.g. measured figures).
     type: dict
+  aborted:
+    description:
+      - The run was aborted by a steady-state guard; C(reason) (required), C(at) (ISO 8601 or unix
+        time), C(host), C(guard), C(run_id). The result is then V(ABORTED) whatever the checks say;
+        report.md says why and when, junit.xml has an error, the timeline a marker.
+      - Default the first C(abort) event (C(source=guard), journaled by a
+        M(faultline.chaos.probe) with O(faultline.chaos.probe#module:abort_when)) in O(events) or O(event_files).
+    type: dict
 seealso:
   - module: faultline.chaos.probe
   - module: faultline.chaos.verify
@@ -204,7 +212,7 @@ path:
   type: str
   sample: /work/main/reports/tc004_connection_refused/20260210T120000Z
 result:
-  description: V(PASS) or V(FAIL).
+  description: V(PASS), V(FAIL), or V(ABORTED) when a steady-state guard aborted the run.
   returned: always
   type: str
   sample: PASS
@@ -281,6 +289,7 @@ def main():
             events=dict(type="list", elements="dict", default=[]),
             event_files=dict(type="list", elements="path", default=[]),
             extra=dict(type="dict"),
+            aborted=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

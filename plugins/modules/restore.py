@@ -66,6 +66,13 @@ options:
     description: Also stop the collection's background probes and data generators.
     type: bool
     default: true
+  run_id:
+    description:
+      - Only the faults of this run (applied with this O(faultline.chaos.network#module:run_id))
+        and, with O(stop_workers), only its data generators (C(run_id)); probes keep running so
+        that they observe the recovery. No orphan sweep is made (orphans belong to no run).
+      - What a play runs on every host when a steady-state guard aborted the run.
+    type: str
 notes:
   - Never flushes a table or chain it did not create.
 seealso:
@@ -76,6 +83,10 @@ seealso:
 EXAMPLES = r'''
 - name: Restore everything (cleanup of every scenario)
   faultline.chaos.restore:
+
+- name: Abort one run on every host (what a tripped steady-state guard asks for)
+  faultline.chaos.restore:
+    run_id: tc007-20260101T120000
 
 - name: Only network faults, no orphan sweep
   faultline.chaos.restore:
@@ -122,6 +133,12 @@ from ansible_collections.faultline.chaos.plugins.module_utils._faults.network im
 )
 
 
+def _of_run(meta, run_id):
+    """A data generator of ``run_id`` (probes go on: they observe the recovery)."""
+    params = meta.get("params") or {}
+    return meta.get("kind") == "datagen" and run_id in (meta.get("id"), params.get("run_id"))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -130,6 +147,7 @@ def main():
             sweep=dict(type="bool", default=True),
             netns=dict(type="list", elements="str", default=[]),
             stop_workers=dict(type="bool", default=True),
+            run_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -138,7 +156,9 @@ def main():
     if os.geteuid() != 0:
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
     engine = FaultEngine(module, state_dir=p["state_dir"])
-    records = [r for r in engine.ledger.list() if not p["kinds"] or r.get("kind") in p["kinds"]]
+    run_id = p["run_id"]
+    records = [r for r in engine.ledger.list() if (not p["kinds"] or r.get("kind") in p["kinds"])
+               and (not run_id or r.get("run_id") == run_id)]
     errors, reverted, orphans, workers = [], [], [], []
     namespaces = [None] + list(p["netns"])
     for r in records:
@@ -150,10 +170,10 @@ def main():
             reverted = [dict(id=r["id"], kind=r.get("kind"), summary=r.get("summary"), reverted=True)
                         for r in records]
         else:
-            reverted = engine.revert_all(kinds=p["kinds"], reason="restore", by="restore")
+            reverted = engine.revert_all(kinds=p["kinds"], reason="restore", by="restore", run_id=run_id)
             for r in reverted:
                 errors.extend("%s: %s" % (r["id"], e) for e in r.get("errors") or [])
-        if p["sweep"] and (not p["kinds"] or "network" in p["kinds"]):
+        if p["sweep"] and not run_id and (not p["kinds"] or "network" in p["kinds"]):
             keep = set()
             for r in engine.ledger.list():
                 keep.update((r.get("params") or {}).get("chains") or [])
@@ -170,7 +190,7 @@ def main():
                     errors.extend(execute_all(actions, engine.runner))
         if p["stop_workers"]:
             for meta in background.list_workers(p["state_dir"]):
-                if meta.get("running"):
+                if meta.get("running") and (not run_id or _of_run(meta, run_id)):
                     workers.append("%s-%s" % (meta["kind"], meta["id"]))
                     if not module.check_mode:
                         background.stop(p["state_dir"], meta["kind"], meta["id"])

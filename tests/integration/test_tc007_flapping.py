@@ -304,3 +304,53 @@ def test_killing_the_controller_mid_flap_the_supervisor_ends_it_on_time(tc007_la
         except OSError:
             pass
         run_module("datagen", {"state": "stopped", "run_id": run_id, "state_dir": state_dir})
+
+
+def test_steady_state_guard_on_replication_lag_aborts_the_flap_midway_and_heals_within_a_second(
+        tc007_lab, run_playbook, state_dir, tmp_path):
+    """A guard on lag_s trips in cycle 1 of a 40 s flap: the run is ABORTED, the fault is
+    reverted by its supervisor within a second of the abort (journal times), the data
+    generator is stopped, the play runs restore run_id on every host, nothing is left."""
+    report_dir = str(tmp_path / "reports")
+    guard = {"metric": "lag_s", "op": ">", "threshold": 1.5, "for": 2}
+    t_start = time.time()
+    cp = run_playbook(PLAYBOOK, scenario_vars(tc007_lab, state_dir, report_dir, flap_interval=4, flap_duration=40,
+                                              datagen_count=5, datagen_interval=0.5, abort_when=guard,
+                                              flapping_connection_fail_on_fail=False))
+    assert cp.returncode == 0, cp.stdout[-6000:]
+    report, run_dir = only_report(report_dir)
+    run_id = report["metadata"]["run_id"]
+    assert report["result"] == "ABORTED", report
+    assert report["aborted"]["guard"].startswith("pipeline-") and report["aborted"]["run_id"] == run_id
+    assert "lag_s > 1.5 for 2 consecutive samples" in report["aborted"]["reason"]
+
+    events = journal(state_dir)
+    (abort,) = [e for e in events if e["source"] == "guard" and e["event"] == "abort"]
+    (rev,) = [e for e in events if e["id"] == run_id and e["source"] == "fault" and e["event"] == "reverted"]
+    flap_start = [e for e in events if e["id"] == run_id and e["event"] == "supervisor_started"][0]
+    # midway: the guard tripped long before the flap's own end, within the first two cycles
+    assert abort["ts"] < flap_start["detail"]["deadline"] - 25
+    assert rev["detail"]["reason"] == "signal" and rev["detail"]["by"] == "supervisor"
+    heal_s = rev["ts"] - abort["ts"]
+    assert 0 <= heal_s < 1.0, heal_s
+    print("guard abort -> fault reverted: %.3f s" % heal_s)
+    downs = [e for e in events if e["id"] == run_id and e["event"] == "down"]
+    assert 1 <= len(downs) <= 2
+    # the lag was really above the threshold when it tripped
+    assert abort["detail"]["value"] > 1.5 and abort["ts"] > t_start
+
+    # the data generator was stopped by the guard, within a second of the abort
+    meta = background.read_meta(state_dir, "datagen", run_id)
+    assert not meta["running"] and meta["stopped_by"] == "signal"
+    assert meta["finished"] - abort["ts"] < 1.0, meta["finished"] - abort["ts"]
+    assert [e for e in events if e["source"] == "guard" and e["event"] == "aborted"][0]["detail"]["stopped"] == [run_id]
+    # the play noticed and ran restore run_id on every host
+    assert "Guard tripped, revert every fault of the run on every host" in cp.stdout
+
+    with open(os.path.join(run_dir, "junit.xml")) as f:
+        assert 'type="Aborted"' in f.read()
+    with open(os.path.join(run_dir, "report.md")) as f:
+        assert "| Result | ABORTED |" in f.read()
+    with socket.create_connection(("127.0.0.1", tc007_lab["source"]["port"]), 2):
+        pass
+    nothing_running(state_dir)

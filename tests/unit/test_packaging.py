@@ -199,7 +199,7 @@ def test_installed_collection_works_from_an_unrelated_directory(installed, tmp_p
     # the leased group's lease reaches the fault modules: an invalid one is refused
     (cwd / "bad.yml").write_text(PLAYBOOK.format(state_dir=state_dir, lease=-5))
     bad = run([os.path.join(BIN, "ansible-playbook"), *inv, "--check", "bad.yml"], cwd=str(cwd), env=env, check=False)
-    assert bad.returncode != 0 and "lease=-5.0" in bad.stdout  # the shared validator names option and value
+    assert bad.returncode != 0 and "lease=-5" in bad.stdout and "out of range" in bad.stdout
     restore = run([os.path.join(BIN, "ansible-playbook"), *inv, "--check", "faultline.chaos.restore_all",
                    "-e", "faultline_hosts=localhost", "-e", "faultline_state_dir=%s" % state_dir],
                   cwd=str(cwd), env=env)

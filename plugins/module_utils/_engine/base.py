@@ -32,6 +32,7 @@ def engine_argument_spec():
         state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         lease=dict(type="float", default=DEFAULT_LEASE),
         fault_id=dict(type="str"),
+        run_id=dict(type="str"),
     )
 
 
@@ -160,6 +161,9 @@ class FaultEngine(object):
             duration=duration, deadline=now + span, deadline_mono=mono + span,
             schedule=schedule or {"mode": "hold"}, cycle=0, phase="down",
         )
+        run_id = (getattr(self.module, "params", None) or {}).get("run_id")
+        if run_id:
+            record["run_id"] = run_id  # the run a steady-state guard or restore run_id=... acts on
         if extra:
             record.update(extra)
         if schedule is not None:
@@ -203,10 +207,12 @@ class FaultEngine(object):
             return dict(id=fault_id, reverted=True, errors=[], by="supervisor")
         return revert_record(self.ledger, rec, reason, by, self.runner)
 
-    def revert_all(self, kinds=None, reason="restore", by="module"):
+    def revert_all(self, kinds=None, reason="restore", by="module", run_id=None):
         out = []
         for rec in self.ledger.list():
             if kinds and rec.get("kind") not in kinds:
+                continue
+            if run_id and rec.get("run_id") != run_id:
                 continue
             res = self.revert(rec["id"], reason=reason, by=by)
             res.update(kind=rec.get("kind"), type=rec.get("type"), summary=rec.get("summary"))

@@ -47,6 +47,12 @@ DEFAULT_LEASE = 3600.0
 SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
 SUPERVISOR_NICE = -5    # schedule transitions before ordinary work (root only)
 HOUSEKEEPING_OPS = ("nft_gc",)
+# Crash-consistency tests only: "<role>:<n>" makes the n-th crash point reached by
+# a process of that role ("module" or "supervisor") SIGKILL itself, with no
+# clean-up of any kind.  Crash points: before every action, before the
+# supervisor is spawned, between a revert and the deletion of its record.
+CRASH_ENV = "FAULTLINE_TEST_CRASH_AT"
+_CRASH = {"role": "module", "count": 0}
 
 SIGNALS = {
     "SIGKILL": signal.SIGKILL,
@@ -502,6 +508,17 @@ def _do_nft_gc(action, runner):
     return {"op": "nft_gc", "deleted": True}
 
 
+def crash_point():
+    """Count a crash point; SIGKILL this process at the one named in CRASH_ENV (tests)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    _CRASH["count"] += 1
+    role, _sep, n = spec.partition(":")
+    if role == _CRASH["role"] and n.isdigit() and _CRASH["count"] == int(n):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _do_sleep(action):
     time.sleep(float(action["seconds"]))
     return {"op": "sleep"}
@@ -527,6 +544,7 @@ def execute(actions, runner=None):
     runner = runner or subprocess_runner
     results = []
     for a in actions:
+        crash_point()
         try:
             handler, takes_runner = ACTIONS[a["op"]]
         except KeyError:
@@ -605,6 +623,7 @@ def revert_record(ledger, record, reason, by, runner=None):
         if current is None:
             return {"id": record["id"], "reverted": False, "errors": []}
         errors = execute_all(current.get("revert", []), runner)
+        crash_point()
         # journal first: whoever waits for the record to vanish finds the event
         ledger.journal(current["id"], "reverted", {
             "reason": reason, "by": by, "kind": current.get("kind"),
@@ -663,6 +682,7 @@ def spawn_supervisor(state_dir, fault_id, python=None):
     SSH session cannot take it down); elsewhere it is double-forked into its
     own session with stdio closed.
     """
+    crash_point()
     script = install_supervisor(state_dir)
     python = python or sys.executable
     argv = [python, script, "--state-dir", state_dir, "--id", fault_id]
@@ -751,6 +771,7 @@ def run_supervisor(state_dir, fault_id):
     """Body of the supervisor process. Returns an exit code."""
     ledger = Ledger(state_dir)
     state = {"stop": False}
+    _CRASH["role"] = "supervisor"
 
     def _term(signum, frame):
         state["stop"] = True

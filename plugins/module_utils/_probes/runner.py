@@ -16,7 +16,7 @@ import time
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError, Ledger
-from ansible_collections.faultline.chaos.plugins.module_utils._probes import metrics
+from ansible_collections.faultline.chaos.plugins.module_utils._probes import guard, metrics
 from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import make_sampler
 
 WORKER_KIND = "probe"
@@ -25,20 +25,32 @@ WORKER_KIND = "probe"
 # values for any of these is a different probe
 IDENTITY_KEYS = ("kind", "interval", "timeout", "host", "port", "url", "command", "query", "expect",
                  "expect_rows", "expect_status", "headers", "method", "validate_certs", "url_username",
-                 "login_host", "login_port", "login_user", "login_unix_socket", "database")
+                 "login_host", "login_port", "login_user", "login_unix_socket", "database", "abort_when",
+                 "run_id")
 SECRET_KEYS = ("login_password", "url_password")  # kept in memory only, never in the meta file
 
 
 def worker(params, output, flag):
-    """Body of the background process: sample on a fixed grid until stopped."""
+    """Body of the background process: sample on a fixed grid until stopped.
+
+    With ``abort_when`` the samples also feed the steady-state guard, which
+    aborts the run (``guard.abort_run``) the first time its condition holds;
+    the probe then keeps sampling, so the report sees the recovery.
+    """
     sampler = make_sampler(params)
     interval = float(params["interval"])
+    watch = guard.Guard(params["abort_when"]) if params.get("abort_when") else None
+    aborted = None
     t0 = time.monotonic()
     k = n = 0
     try:
         while not flag.expired():
-            output.write(sampler.sample())
+            sample = sampler.sample()
+            output.write(sample)
             n += 1
+            trip = watch.feed(sample) if watch is not None else None
+            if trip is not None:
+                aborted = dict(trip, **guard.abort_run(params["state_dir"], params["run_id"], trip, params["name"]))
             k += 1
             now = time.monotonic()
             if t0 + k * interval < now:  # a slow sample: skip the grid slots it overran
@@ -47,7 +59,7 @@ def worker(params, output, flag):
                 break
     finally:
         sampler.close()
-    return {"samples": n}
+    return {"samples": n, "aborted": aborted} if aborted else {"samples": n}
 
 
 def identity(params):
@@ -115,10 +127,20 @@ def collect(state_dir, name, fault_ids=None, windows=None, recover_after=3):
     wins = fault_windows(state_dir, meta, fault_ids, windows)
     result = metrics.compute(samples, wins, name, kind=params.get("kind"),
                              recover_after=recover_after, host=Ledger(state_dir).host)
+    result["aborted"] = guard_abort(state_dir, name, meta.get("started"))
     result.update(name=name, kind=params.get("kind"), started=meta.get("started"),
                   finished=meta.get("finished"), running=meta["running"], output=meta.get("output"),
                   worker_error=meta.get("error"), stopped_by=meta.get("stopped_by"))
     return result
+
+
+def guard_abort(state_dir, name, since=None):
+    """The ``abort`` event this probe's guard journaled (its detail and time), or None."""
+    for ev in Ledger(state_dir).events(since=since):
+        if ev.get("source") == "guard" and ev.get("event") == "abort" and \
+                (ev.get("detail") or {}).get("guard") == name:
+            return dict(ev["detail"], at=ev["ts"], host=ev.get("host"))
+    return None
 
 
 def stop(state_dir, name):

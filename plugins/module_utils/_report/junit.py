@@ -53,9 +53,26 @@ def _suite(parent, name, checks, report, result, explained_elsewhere=False):
     return len(cases) + (1 if synthetic else 0), len(failures) + (1 if synthetic else 0)
 
 
+def _aborted_suite(parent, report):
+    """An aborted run is an error in CI: one testcase with the guard's reason."""
+    ab = report["aborted"]
+    suite = ET.SubElement(parent, "testsuite", {
+        "name": xml_text("%s / steady-state guard" % report["scenario"]), "tests": "1", "failures": "0",
+        "errors": "1", "skipped": "0", "time": "%.3f" % report["duration_s"],
+        "timestamp": xml_text((report["started"] or "").rstrip("Z"))})
+    case = ET.SubElement(suite, "testcase", {"classname": xml_text("faultline.chaos.%s" % report["scenario"]),
+                                             "name": "steady state held", "time": "0"})
+    text = "ABORTED at %s%s: %s" % (ab.get("at"), " by guard %s" % ab["guard"] if ab.get("guard") else "",
+                                    ab["reason"])
+    ET.SubElement(case, "error", {"message": xml_text(text), "type": "Aborted"}).text = xml_text(text)
+
+
 def render(report):
     root = ET.Element("testsuites", {"name": xml_text("faultline.chaos %s" % report["scenario"])})
-    tests = failures = 0
+    tests = failures = errors = 0
+    if report.get("aborted"):
+        _aborted_suite(root, report)
+        tests, errors = 1, 1
     sections = report["sections"] or []
     if report["checks"] or not sections:
         section_failed = any(s["result"] == "FAIL" for s in sections)
@@ -66,7 +83,7 @@ def render(report):
         tests, failures = tests + t, failures + f
     root.set("tests", str(tests))
     root.set("failures", str(failures))
-    root.set("errors", "0")
+    root.set("errors", str(errors))
     root.set("time", "%.3f" % report["duration_s"])
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -301,6 +301,15 @@ def logs_block(files, event_count):
             "", "![timeline](%s)" % files["svg"]]
 
 
+def aborted_block(aborted):
+    if not aborted:
+        return []
+    who = " by guard `%s`" % aborted["guard"] if aborted.get("guard") else ""
+    where = " on %s" % aborted["host"] if aborted.get("host") else ""
+    return ["> **ABORTED** at %s%s%s: %s. Every fault of the run was reverted and its data generators "
+            "were stopped." % (aborted.get("at") or "an unknown time", who, where, cell(aborted["reason"]))]
+
+
 def notes_block(notes):
     if not notes:
         return []
@@ -318,6 +327,8 @@ def render(report, files, extra_notes=()):
              "", "---", "", "## Test Execution Log", "",
              "### Run %s - %s" % (run, (report["started"] or "")[:10]), ""]
     lines += metadata_table(report, template)
+    if report.get("aborted"):
+        lines += [""] + aborted_block(report["aborted"])
     blocks = {
         "configuration": lambda: configuration_block(report["configuration"], template),
         "steps": lambda: steps_block(report["steps"]),

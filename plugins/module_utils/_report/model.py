@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import math
 import re
 
 # Kept equal to galaxy.yml's version (tests/unit/test_report_model.py checks it):
@@ -26,6 +27,7 @@ COLLECTION_VERSION = "0.1.0"
 
 TEMPLATES = ("tc004", "tc007", "tc001", "ws006", "t040", "generic")
 RESULTS = ("PASS", "FAIL")
+ABORTED = "ABORTED"  # a steady-state guard ended the run (report["aborted"] says why and when)
 OBSERVATION_KEYS = ("time_to_detect_s", "error_message", "retries", "time_to_recover_s")
 INTEGRITY_KEYS = ("expected_rows", "source_rows", "destination_rows", "missing", "extra",
                   "duplicates", "checksum_match")
@@ -45,8 +47,21 @@ class ReportError(Exception):
 # time
 # --------------------------------------------------------------------------
 
+MAX_UNIX = 253402300799.999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 / datetime can show
+
+
 def to_unix(value, what="timestamp"):
-    """ISO 8601 string / unix number / numeric string / None -> unix float or None."""
+    """ISO 8601 string / unix number / numeric string / None -> unix float or None.
+
+    The result is finite and between 1970 and 9999 (ReportError otherwise).
+    """
+    ts = _to_unix(value, what)
+    if ts is not None and not (math.isfinite(ts) and 0 <= ts <= MAX_UNIX):
+        raise ReportError("%s: %r is not a time between 1970 and 9999" % (what, value))
+    return ts
+
+
+def _to_unix(value, what):
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -69,7 +84,10 @@ def to_unix(value, what="timestamp"):
         raise ReportError("%s: %r is not a timestamp (ISO 8601 string or unix float)" % (what, value))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=_UTC)
-    return dt.timestamp()
+    try:
+        return dt.timestamp()
+    except (OverflowError, ValueError):
+        raise ReportError("%s: %r is not a time between 1970 and 9999" % (what, value))
 
 
 def to_iso(ts):
@@ -306,8 +324,37 @@ def overall_result(requested, checks, sections):
     return "PASS" if ok else "FAIL"
 
 
-def build_report(params, now, tester, event_count=0, first_event_ts=None):
+def find_abort(events):
+    """The first ``abort`` event of a steady-state guard in ``events`` as the report's ``aborted``."""
+    for ev in events or []:
+        if ev.get("source") == "guard" and ev.get("event") == "abort":
+            detail = ev.get("detail") or {}
+            return {"reason": detail.get("reason"), "at": ev.get("ts"), "host": ev.get("host"),
+                    "guard": detail.get("guard"), "run_id": detail.get("run_id") or ev.get("id")}
+    return None
+
+
+def normalize_aborted(value):
+    """``aborted`` (reason, at, host, guard, run_id) -> report form with an ISO time, or None."""
+    if value is None:
+        return None
+    value = _require_dict(value, "aborted")
+    reason = value.get("reason")
+    if reason is None or str(reason).strip() == "":
+        raise ReportError("aborted needs a reason, got %r" % (value,))
+    at = to_unix(value.get("at"), "aborted.at")
+    return {"reason": str(reason), "at": to_iso(at) if at is not None else None,
+            "host": None if value.get("host") is None else str(value["host"]),
+            "guard": None if value.get("guard") is None else str(value["guard"]),
+            "run_id": None if value.get("run_id") is None else str(value["run_id"])}
+
+
+def build_report(params, now, tester, event_count=0, first_event_ts=None, aborted=None):
     """Validate the module parameters and return (report dict, context dict).
+
+    ``aborted`` (e.g. from :func:`find_abort` over the events) is used when the
+    parameters do not name one; an aborted run's result is ABORTED, whatever
+    its checks say.
 
     ``report`` is exactly what goes into report.json; ``context`` carries what
     the renderers need beyond it (unix times, series).
@@ -333,6 +380,9 @@ def build_report(params, now, tester, event_count=0, first_event_ts=None):
     metadata.setdefault("tester", tester)
     metadata.setdefault("toolkit_version", COLLECTION_VERSION)
     result = overall_result(requested, checks, sections)
+    aborted = normalize_aborted(params.get("aborted") if params.get("aborted") is not None else aborted)
+    if aborted is not None:
+        result = ABORTED
     hosts = [str(h) for h in _as_list(params.get("hosts"), "hosts")]
     configuration = _require_dict(params.get("configuration"), "configuration")
     extra = _require_dict(params.get("extra"), "extra")
@@ -341,6 +391,7 @@ def build_report(params, now, tester, event_count=0, first_event_ts=None):
         "scenario": scenario,
         "template": template,
         "result": result,
+        "aborted": aborted,
         "started": to_iso(started),
         "finished": to_iso(finished),
         "duration_s": round(finished - started, 3),
@@ -386,6 +437,8 @@ def summary_line(report, path):
         parts.append("recover %.2f s" % obs["time_to_recover_s"])
     failed = [c["name"] for _s, c in pairs if not c["passed"]]
     text = "%s: %s (%s)" % (report["scenario"], report["result"], ", ".join(parts))
+    if report.get("aborted"):
+        text += "; aborted at %s: %s" % (report["aborted"]["at"], report["aborted"]["reason"])
     if failed:
         text += "; failed: " + "; ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
     return text + " -> " + path

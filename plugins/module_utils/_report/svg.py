@@ -34,7 +34,7 @@ FONT = 'font-family="DejaVu Sans, Arial, Helvetica, sans-serif"'
 COLORS = {"fault": "#d62728", "fault_fill": "#f4a6a6", "ok": "#2ca02c", "error": "#d62728",
           "unknown": "#c7c7c7", "datagen": "#1f77b4", "verify": "#9467bd", "other": "#7f7f7f",
           "detected": "#ff7f0e", "recovered": "#2ca02c", "axis": "#444444", "grid": "#e3e3e3",
-          "PASS": "#2ca02c", "FAIL": "#d62728"}
+          "PASS": "#2ca02c", "FAIL": "#d62728", "ABORTED": "#8b0000"}
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 OK_EVENTS = ("ok", "up", "recovered", "connected", "running", "healthy")
 BAD_EVENTS = ("error", "down", "failed", "fail", "timeout", "disconnected", "unhealthy")
@@ -247,13 +247,15 @@ def render(report, context, events):
             times += [pts[0][0], pts[-1][0]]
     for ct in cyc_times:
         times += [t for t in ct[:4] if t is not None]
+    if report.get("aborted") and to_unix(report["aborted"].get("at")) is not None:
+        times.append(to_unix(report["aborted"]["at"]))
     axis = Axis(min(times), max(times), started)
     end = axis.t1
 
     faults = fault_windows(timed)
     probes = group(timed, "probe")
     markers = [(src, group(timed, src)) for src in ("datagen", "verify")]
-    others = sorted({e["source"] for e in timed} - {"fault", "probe", "datagen", "verify"}, key=str)
+    others = sorted({e["source"] for e in timed} - {"fault", "probe", "datagen", "verify", "guard"}, key=str)
     markers += [(src, group(timed, src)) for src in others]
 
     lanes = []  # (label, kind, payload)
@@ -320,8 +322,24 @@ def render(report, context, events):
 
     if has_chart:
         out += _chart(series, axis, chart_top)
+    out += _abort_marker(report.get("aborted"), axis, top, bottom)
     out.append('</svg>')
     return "\n".join(out) + "\n"
+
+
+def _abort_marker(aborted, axis, top, bottom):
+    """A vertical line across every lane at the moment a steady-state guard aborted the run."""
+    at = to_unix(aborted.get("at")) if aborted else None
+    if at is None:
+        return []
+    x = axis.x(at)
+    tip = "ABORTED %s: %s" % (clock(at), aborted["reason"])
+    return ['<g class="abort"><title>%s</title>' % _t(tip),
+            '<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="6,3"/>'
+            % (x, top - 8, x, bottom, COLORS["ABORTED"]),
+            '<text x="%.1f" y="%d" font-size="11" font-weight="bold" fill="%s">%s</text>'
+            % (x + 4, top - 30, COLORS["ABORTED"], _t("ABORTED " + clock(at))),
+            '</g>']
 
 
 def _legend(has_chart):

@@ -19,7 +19,7 @@ import os
 from ansible_collections.faultline.chaos.plugins.module_utils._report import junit, markdown, svg
 from ansible_collections.faultline.chaos.plugins.module_utils._report.events import first_ts, merge, to_jsonl
 from ansible_collections.faultline.chaos.plugins.module_utils._report.model import (
-    all_checks, build_report, dir_stamp, summary_line, to_unix,
+    all_checks, build_report, dir_stamp, find_abort, summary_line, to_unix,
 )
 
 FILES = {"json": "report.json", "md": "report.md", "junit": "junit.xml", "svg": "timeline.svg",
@@ -29,7 +29,8 @@ FILES = {"json": "report.json", "md": "report.md", "junit": "junit.xml", "svg": 
 def build(params, now, tester):
     """Return (report, {kind: text}, warnings). Raises ReportError on bad input."""
     events, warnings = merge([params.get("events") or []], params.get("event_files") or [])
-    report, context = build_report(params, now, tester, event_count=len(events), first_event_ts=first_ts(events))
+    report, context = build_report(params, now, tester, event_count=len(events), first_event_ts=first_ts(events),
+                                   aborted=find_abort(events))
     notes = list(warnings)
     failed = [c for _s, c in all_checks(report) if not c["passed"]]
     if context["result_requested"] == "PASS" and failed:
