@@ -14,9 +14,12 @@ version_added: 0.1.0
 description:
   - Truncates, overwrites with garbage, flips a bit in, or deletes one binary log
     file of the server, to see how a replica or a CDC pipeline reacts.
-  - Before any damage the file is copied to C(<state_dir>/backups/) and its
+  - Before any damage the file is copied to O(backup_dir) (on disk) and its
     sha256 kept with the fault in O(state_dir); restoring puts back a byte-identical
     file (verified) and only then deletes the backup.
+  - Only a file listed in the server's binlog index, in the binlog directory, that is a
+    regular file starting with the binlog magic is touched. Neither the damage nor the
+    restore ever follows a symbolic link.
   - The binlog directory comes from the server (C(log_bin_basename), C(SHOW BINARY LOGS))
     or from O(binlog_dir). Works with MariaDB and MySQL 8 (C(SHOW BINARY LOG STATUS)
     or C(SHOW MASTER STATUS)).
@@ -62,7 +65,12 @@ options:
     type: str
     choices: [oldest_needed, latest_rotated, active]
   allow_active:
-    description: Allow damaging the active binlog (the server keeps writing to it).
+    description:
+      - Allow damaging the active binlog (the server keeps writing to it).
+      - Its restore puts back the file as it was before the damage and so drops every event
+        the server wrote to it since (the restore reports them); without this option a
+        binlog that has grown since the damage is not restored (the restore fails and the
+        backup is kept).
     type: bool
     default: false
   binlog_dir:
@@ -84,9 +92,19 @@ options:
     default: 0
     choices: [0, 1, 2, 3, 4, 5, 6, 7]
   min_free_bytes:
-    description: Space that must remain free next to the backup; refuse otherwise (0 to 2^50 bytes).
+    description:
+      - Space that must remain free beyond the backup (in O(backup_dir)) and the temporary copy a
+        restore writes next to the binlog; refuse otherwise.
+      - Default the size of the file, at least 16 MiB.
+      - When given, 0 to 2^50 bytes.
     type: int
-    default: 1048576
+  backup_dir:
+    description:
+      - Directory of the backups, on disk so that a reboot (which ends the fault's lease but not
+        the damage) does not lose them. Created with mode 0700; refused when it is a symlink, not
+        owned by the user the module runs as, or writable by group or others.
+    type: path
+    default: /var/lib/faultline/backups
   duration:
     description:
       - Seconds until the supervisor restores the file (default at the O(lease) end).
@@ -213,10 +231,7 @@ def locate(module, p):
         if p["binlog_dir"]:
             info["dir"] = p["binlog_dir"]
     name = bl.choose_file(info, p["file"], p["target"], replica)
-    if p["file"] and os.path.isabs(p["file"]) and not p["binlog_dir"]:
-        path = p["file"]
-    else:
-        path = os.path.join(info["dir"], name)
+    path = bl.target_path(info, name, p["file"])
     if info["active"] == name and not p["allow_active"]:
         raise EngineError("%s is the active binlog; set allow_active: true to damage it" % name)
     if info["active"] is None and not p["allow_active"]:
@@ -239,22 +254,27 @@ def corrupt(module, engine, p):
         params = dict(existing["params"], path=path, stat=None)
         params["stat"] = (existing.get("revert") or [{}])[0].get("stat")
     else:
-        backup_dir = os.path.join(p["state_dir"], "backups")
+        backup_dir = p["backup_dir"]
+        if os.path.lexists(backup_dir):
+            bl.check_backup_dir(backup_dir)
         bl.preflight(path, backup_dir, p["min_free_bytes"])
-        st = os.stat(path)
+        st = os.lstat(path)
         offset = p["offset"]
         if offset is None and p["type"] != "delete":
             offset = bl.default_offset(path, after)
         if offset is not None and not 0 <= offset < st.st_size:
             raise EngineError("offset %d is outside %s (%d bytes)" % (offset, path, st.st_size))
         params = dict(path=path, type=p["type"], sha256=sha256_file(path), offset=offset,
-                      length=p["length"], bit=p["bit"],
+                      length=p["length"], bit=p["bit"], size=st.st_size,
+                      # a restore of the active binlog drops what the server wrote since the damage
+                      allow_active=bool(p["allow_active"] and info["active"] in (None, os.path.basename(path))),
                       stat=dict(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode & 0o7777),
                       backup=os.path.join(backup_dir, "%s-%s" % (probe.fault_id, os.path.basename(path))))
         if not module.check_mode:
             engine.ledger.ensure()
             if not os.path.isdir(backup_dir):
                 os.makedirs(backup_dir, 0o700)
+            bl.check_backup_dir(backup_dir)
     fault = bl.BinlogFault(params, fault_id=p["fault_id"])
     res = engine.apply(fault, duration=p["duration"], lease=p["lease"])
     res.pop("record", None)
@@ -304,7 +324,8 @@ def main():
         offset=dict(type="int"),
         length=dict(type="int", default=64),
         bit=dict(type="int", default=0, choices=list(range(8))),
-        min_free_bytes=dict(type="int", default=1048576),
+        min_free_bytes=dict(type="int"),
+        backup_dir=dict(type="path", default=bl.DEFAULT_BACKUP_DIR),
         duration=dict(type="float"),
     )
     argument_spec.update(db.login_spec("replica_"))

@@ -370,7 +370,7 @@ def main():
         module.fail_json(msg=missing_required_lib("mysqlclient"), exception=gen.MYSQLCLIENT_IMPORT_ERROR)
     conn_kw = connect_params(p)
     try:
-        statements = gen.prepare(conn_kw, dict(p, check_mode=module.check_mode))
+        statements = gen.prepare(conn_kw, dict(p, check_mode=module.check_mode, run_id=run_id))
     except gen.DatagenError as e:
         module.fail_json(msg=str(e))
     diff = dict(before={"running": False},

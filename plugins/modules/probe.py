@@ -138,7 +138,9 @@ options:
     elements: int
     default: [200]
   headers:
-    description: With O(kind=http), extra request headers.
+    description:
+      - With O(kind=http), extra request headers.
+      - Treated as a secret (they often carry C(Authorization) or cookies) and never logged or returned.
     type: dict
   validate_certs:
     description: With O(kind=http), verify the server's TLS certificate.
@@ -387,7 +389,7 @@ def argument_spec():
         url=dict(type="str"),
         method=dict(type="str", default="GET"),
         expect_status=dict(type="list", elements="int", default=[200]),
-        headers=dict(type="dict"),
+        headers=dict(type="dict", no_log=True),  # Authorization, cookies, API keys
         validate_certs=dict(type="bool", default=True),
         url_username=dict(type="str"),
         url_password=dict(type="str", no_log=True),

@@ -1,6 +1,8 @@
 """faultline.chaos.binlog against a real MariaDB source/replica pair."""
 import hashlib
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -26,6 +28,12 @@ def sha(path):
 
 def login(pair, **kw):
     return dict(login_port=pair.source.port, **kw)
+
+
+@pytest.fixture
+def backup_dir(state_dir):
+    """Each test keeps its backups apart (the module's default is /var/lib/faultline/backups)."""
+    return os.path.join(os.path.dirname(state_dir), "backups")
 
 
 def rotate(pair, rows=30):
@@ -113,25 +121,27 @@ def test_lease_end_restores(mariadb_pair, state_dir, run_module):
     assert ev[0]["detail"]["reason"] == "lease" and ev[0]["detail"]["errors"] == []
 
 
-def test_restore_all_after_a_mix(mariadb_pair, state_dir, run_module):
+def test_restore_all_after_a_mix(mariadb_pair, state_dir, backup_dir, run_module):
     pair = mariadb_pair
     rotate(pair, 5)
     rotate(pair, 5)
     files = pair.source.query("SHOW BINARY LOGS")
     a, b = [os.path.join(os.path.dirname(pair.source.binlog_base), r["Log_name"]) for r in files[-3:-1]]
     sums = {a: sha(a), b: sha(b)}
-    run_module("binlog", dict(file=a, binlog_dir=os.path.dirname(a), type="bitflip", state_dir=state_dir))
-    run_module("binlog", login(pair, file=os.path.basename(b), type="delete", state_dir=state_dir))
+    run_module("binlog", dict(file=a, binlog_dir=os.path.dirname(a), type="bitflip", state_dir=state_dir,
+                              backup_dir=backup_dir))
+    run_module("binlog", login(pair, file=os.path.basename(b), type="delete", state_dir=state_dir,
+                               backup_dir=backup_dir))
     assert sha(a) != sums[a] and not os.path.exists(b)
     out = FaultEngine(EngineModule(), state_dir).revert_all()
     assert len(out) == 2 and all(r["reverted"] for r in out)
     assert sha(a) == sums[a] and sha(b) == sums[b]
     assert runtime.Ledger(state_dir).list() == []
-    assert os.listdir(os.path.join(state_dir, "backups")) == []
+    assert os.listdir(backup_dir) == []
 
 
 @pytest.mark.parametrize("extra,needle", [
-    (dict(file="mysql-bin.999999"), "does not exist"),
+    (dict(file="mysql-bin.999999"), "not listed in the binlog index"),
     (dict(target="active"), "active binlog"),
     (dict(target="latest_rotated", min_free_bytes=10 ** 18), "no room for the backup"),
     (dict(target="latest_rotated", offset=10 ** 9), "outside"),
@@ -148,3 +158,68 @@ def test_bad_input_refused_before_damage(mariadb_pair, state_dir, run_module, ex
     after = dict((n, sha(os.path.join(binlog_dir, n))) for n in before if n.endswith(".index") or
                  n != pair.source.query("SHOW MASTER STATUS")[0]["File"])
     assert all(after[n] == before[n] for n in after)
+
+
+def test_backups_are_kept_on_disk_by_default(mariadb_pair, state_dir, run_module):
+    """Issue 10 item 7: on tmpfs (/run) a reboot kept the damage and lost the backup."""
+    pair = mariadb_pair
+    rotate(pair, 5)
+    res = run_module("binlog", login(pair, target="latest_rotated", type="garbage", state_dir=state_dir))
+    try:
+        assert res["changed"] and res["backup"].startswith("/var/lib/faultline/backups/"), res
+        fstype = subprocess.run(["stat", "-f", "-c", "%T", res["backup"]], capture_output=True, text=True, check=True).stdout
+        assert fstype.strip() != "tmpfs" and sha(res["backup"]) == res["sha256"]
+        st = os.stat("/var/lib/faultline/backups")
+        assert st.st_uid == os.geteuid() and st.st_mode & 0o077 == 0
+    finally:
+        out = run_module("binlog", dict(state="restored", state_dir=state_dir))
+    assert out["restored"][0]["verified"] and not os.path.exists(res["backup"])
+
+
+def test_a_file_outside_the_binlog_index_is_refused(mariadb_pair, state_dir, backup_dir, run_module, tmp_path):
+    """A name or path the server does not list is never damaged (root would damage any file)."""
+    pair = mariadb_pair
+    binlog_dir = os.path.dirname(pair.source.binlog_base)
+    victim = tmp_path / "victim"
+    rotated = pair.source.query("SHOW BINARY LOGS")[0]["Log_name"]
+    with open(os.path.join(binlog_dir, rotated), "rb") as f:
+        victim.write_bytes(f.read())  # looks like a binlog, magic and all
+    before = sha(str(victim))
+    for extra in (dict(file=str(victim)), dict(file=str(victim), binlog_dir=binlog_dir),
+                  dict(file="../../" + str(victim))):
+        res = run_module("binlog", login(pair, type="truncate", state_dir=state_dir, backup_dir=backup_dir,
+                                         **extra))
+        assert res.get("failed") and "not listed in the binlog index" in res["msg"], res
+    assert sha(str(victim)) == before and runtime.Ledger(state_dir).list() == []
+
+
+def test_restore_refuses_a_symlink_planted_in_place_of_the_binlog(mariadb_pair, state_dir, backup_dir,
+                                                                  run_module, tmp_path):
+    """Issue 10 item 3: the server's user swaps the damaged binlog for a link to a root file."""
+    pair = mariadb_pair
+    rotate(pair, 5)
+    res = run_module("binlog", login(pair, target="latest_rotated", type="bitflip", state_dir=state_dir,
+                                     backup_dir=backup_dir))
+    path = res["file"]
+    st = os.stat(path)
+    damaged = tmp_path / "damaged"
+    shutil.copy2(path, str(damaged))
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"root only\n")
+    os.chmod(str(victim), 0o600)
+    os.unlink(path)
+    os.symlink(str(victim), path)
+    out = run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir))
+    assert out.get("failed"), out
+    assert victim.read_bytes() == b"root only\n" and os.stat(str(victim)).st_uid == 0
+    assert os.stat(str(victim)).st_mode & 0o777 == 0o600
+    assert os.path.islink(path) and sha(res["backup"]) == res["sha256"]  # backup kept
+    assert not [n for n in os.listdir(os.path.dirname(path)) if n.startswith(".faultline")]
+    # the operator puts the file back from the backup that was kept (a failed revert
+    # keeps its record only once the engine has a revert_failed state: issue 10 item 5)
+    os.unlink(path)
+    shutil.copy2(res["backup"], path)
+    os.chown(path, st.st_uid, st.st_gid)
+    os.unlink(res["backup"])
+    run_module("binlog", dict(state="restored", file=os.path.basename(path), state_dir=state_dir))
+    assert sha(path) == res["sha256"]

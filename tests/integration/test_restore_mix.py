@@ -61,7 +61,8 @@ def test_restore_after_a_mix_leaves_nothing_behind(tc001_lab, state_dir, run_mod
         lab.query("source", "FLUSH BINARY LOGS")
         lab.heal_and_sync()
 
-        bl = ok(run_module("binlog", dict(source_login, target="latest_rotated", type="garbage", state_dir=state_dir)))
+        bl = ok(run_module("binlog", dict(source_login, target="latest_rotated", type="garbage", state_dir=state_dir,
+                                          backup_dir=os.path.join(state_dir, "backups"))))
         binlog, binlog_sha = bl["file"], bl["sha256"]
         assert sha(binlog) != binlog_sha
         ok(run_module("network", {"state": "down", "type": "reject", "port": SPARE_PORT, "state_dir": state_dir}))

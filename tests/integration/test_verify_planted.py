@@ -102,3 +102,60 @@ def test_bad_input(mariadb_pair, seeded, run_module):
     assert v.get("failed") and "does not exist" in v["msg"]
     v = verify(run_module, mariadb_pair, datagen_run_id="x", acked_ranges=[[5, 1]])
     assert v.get("failed") and "acked_ranges" in v["msg"]
+
+
+@pytest.fixture
+def user_table(mariadb_pair):
+    """faultline.<name> created on the source (replicated), dropped afterwards."""
+    made = []
+
+    def make(name, ddl, *inserts):
+        made.append(name)
+        mariadb_pair.source.sql("DROP TABLE IF EXISTS faultline.%s" % name,
+                                "CREATE TABLE faultline.%s (%s)" % (name, ddl), *inserts)
+        mariadb_pair.wait_replica()
+        return name
+    yield make
+    for name in made:
+        mariadb_pair.source.sql("DROP TABLE IF EXISTS faultline.%s" % name)
+    mariadb_pair.wait_replica()
+
+
+def test_row_with_a_null_key_deleted_on_replica_fails(mariadb_pair, seeded, run_module, user_table):
+    """Issue 10 item 9's recipe (scaled to 6000 rows, 5000 of them with a NULL key): PASSED before."""
+    t = user_table("nullkey", "k INT NULL, v VARCHAR(20) NOT NULL, KEY (k)",
+                   "INSERT INTO faultline.nullkey SELECT seq, CONCAT('v', seq) FROM faultline.seq_1_to_1000",
+                   "INSERT INTO faultline.nullkey SELECT NULL, CONCAT('n', seq) FROM faultline.seq_1_to_5000")
+    v = verify(run_module, mariadb_pair, table=t, key_columns=["k"])
+    assert v["passed"] and not v.get("failed"), v.get("msg")
+    assert v["integrity"]["source_rows"] == v["integrity"]["destination_rows"] == 6000
+    assert v["integrity"]["null_key_rows"] == {"source": 5000, "destination": 5000}
+    on_replica(mariadb_pair, "DELETE FROM faultline.nullkey WHERE v = 'n4242'")
+    v = verify(run_module, mariadb_pair, table=t, key_columns=["k"])
+    assert v.get("failed") and not v["passed"], v
+    assert v["integrity"]["missing"] == 1 and v["missing_keys"] == [[None]]
+    assert v["integrity"]["destination_rows"] == 5999 and v["integrity"]["source_rows"] == 6000
+
+
+def test_values_that_differ_only_by_where_a_separator_sits_fail(mariadb_pair, seeded, run_module, user_table):
+    """CONCAT_WS('#', ...) gave ('a#', 'b') and ('a', '#b') the same checksum."""
+    t = user_table("enc", "id INT PRIMARY KEY, a VARCHAR(10), b VARCHAR(10)",
+                   "INSERT INTO faultline.enc VALUES (1, 'a#', 'b'), (2, 'x', NULL), (3, 'x', '')")
+    assert verify(run_module, mariadb_pair, table=t)["passed"]
+    on_replica(mariadb_pair, "UPDATE faultline.enc SET a = 'a', b = '#b' WHERE id = 1")
+    v = verify(run_module, mariadb_pair, table=t)
+    assert v.get("failed") and v["changed_keys"] == [[1]], v
+    on_replica(mariadb_pair, "UPDATE faultline.enc SET a = 'a#', b = 'b' WHERE id = 1",
+               "UPDATE faultline.enc SET b = '' WHERE id = 2", "UPDATE faultline.enc SET b = NULL WHERE id = 3")
+    v = verify(run_module, mariadb_pair, table=t)
+    assert v.get("failed") and v["changed_keys"] == [[2], [3]], v
+
+
+def test_swapped_values_fail_when_columns_leave_out_the_key(mariadb_pair, seeded, run_module, user_table):
+    t = user_table("swap", "id INT PRIMARY KEY, v VARCHAR(10) NOT NULL",
+                   "INSERT INTO faultline.swap VALUES (1, 'x'), (2, 'y'), (3, 'z')")
+    assert verify(run_module, mariadb_pair, table=t, columns=["v"])["passed"]
+    on_replica(mariadb_pair, "UPDATE faultline.swap SET v = IF(id = 1, 'y', 'x') WHERE id IN (1, 2)")
+    v = verify(run_module, mariadb_pair, table=t, columns=["v"])
+    assert v.get("failed") and v["changed_keys"] == [[1], [2]], v
+    assert "id" in [c.lower() for c in v["key_columns"]]

@@ -174,22 +174,23 @@ class Schedule(object):
 # --------------------------------------------------------------------------
 
 class RowMaker(object):
-    """The rows of one run.  ``values`` renders a row as SQL bytes ``(v1,v2,...)``
-    from templates prepared once per run: no per-row SQL formatting beyond one
-    ``%`` on bytes for the default table."""
+    """The rows of one run.  For the default table ``values`` renders a row as SQL
+    bytes ``(v1,v2,...)`` from a template prepared once per run (every value is made
+    of safe characters: validated run id, digits, hex); for a user table (``bound``)
+    it returns the values, which the writer passes as bind parameters, so a
+    ``const:`` value is escaped by the driver for the session's sql_mode
+    (``NO_BACKSLASH_ESCAPES`` included), never by us."""
 
-    def __init__(self, run_id, columns, payload_size=64, literal=None):
+    def __init__(self, run_id, columns, payload_size=64):
         self.run_id = run_id
         self.columns = list(columns.items())
         self.payload_size = payload_size
-        self.literal = literal or repr
         self._key = ("%s:%%d" % run_id).encode()          # b"<run_id>:%d"
         self._fast = None
         if self.columns == _DEFAULT_ITEMS:
             self._fast = ("('%s',%%d,'%%s',%%d,'%%s')" % run_id).encode()
-        else:  # const values are escaped once, here
-            self._consts = dict((gen, self.literal(gen[len("const:"):]).encode())
-                                for _c, gen in self.columns if gen.startswith("const:"))
+        self.bound = self._fast is None
+        self.placeholders = "(" + ",".join(["%s"] * len(self.columns)) + ")"
 
     def payload_bytes(self, seq):
         """``<run_id>:<seq>:<sha1 hex>`` repeated to ``payload_size`` (ASCII)."""
@@ -227,21 +228,12 @@ class RowMaker(object):
         return tuple(out)
 
     def values(self, seq, now):
-        """The row as SQL bytes ``(v1,v2,...)`` (``now`` as bytes).  Every generated
-        value is made of safe characters (run ids are validated, payloads are run
-        id + hex, ...), so only const values need escaping (done once by ``literal``)."""
+        """The default table: the row as SQL bytes ``(v1,v2,...)`` (``now`` as bytes).
+        A user table (``bound``): the tuple of values, for bind parameters."""
         if self._fast is not None:
             payload = self.payload_bytes(seq)
             return self._fast % (seq, payload, zlib.crc32(payload), now)
-        out = []
-        for v, (_col, gen) in zip(self.row(seq, now.decode()), self.columns):
-            if gen.startswith("const:"):
-                out.append(self._consts[gen])
-            elif isinstance(v, int):
-                out.append(b"%d" % v)
-            else:
-                out.append(b"'" + v.encode() + b"'")
-        return b"(" + b",".join(out) + b")"
+        return self.row(seq, now.decode())
 
 
 class UtcClock(object):
@@ -303,6 +295,15 @@ def prepare(conn_kw, p):
             missing = [c for c in columns if have and c.lower() not in have]
             if missing:
                 raise DatagenError("table %s.%s has no column(s) %s" % (database, table, ", ".join(missing)))
+            run_col = [c for c, g in columns.items() if g == "run_id"][0]
+            if have and p.get("run_id"):
+                cur.execute("SELECT COUNT(*) FROM %s.%s WHERE %s = %%s" % (
+                    quote_ident(database), quote_ident(table), quote_ident(run_col)), (p["run_id"],))
+                n = int(cur.fetchone()[0])
+                if n:
+                    raise DatagenError("run_id %s already has %d rows in %s.%s (an earlier run): they would count "
+                                       "as acknowledged writes of this run; use a new run_id (or none: a fresh one "
+                                       "is made)" % (p["run_id"], n, database, table))
     except pymysql.err.MySQLError as e:
         raise DatagenError("preparing %s.%s on %s failed: %s" % (database, table, where, error_text(e)))
     finally:
@@ -314,9 +315,13 @@ def prepare(conn_kw, p):
 # the writer (runs in the background worker)
 # --------------------------------------------------------------------------
 
+def _code(exc):
+    return exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else None
+
+
 def classify(exc):
     """'indeterminate' when the statement may have been committed, else 'failed'."""
-    code = exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else None
+    code = _code(exc)
     if code in _LOST_ANSWER or code == _DUPLICATE_KEY:
         return "indeterminate"
     return "failed"
@@ -384,8 +389,7 @@ class Writer(object):
         self.run_id = p["run_id"]
         self.driver = resolve_driver(p.get("driver") or "pymysql")
         columns = p.get("columns") or DEFAULT_COLUMNS
-        self.rows = RowMaker(self.run_id, columns, p.get("payload_size") or 64,
-                             literal=lambda v: pymysql.converters.escape_string(str(v)).join("''"))
+        self.rows = RowMaker(self.run_id, columns, p.get("payload_size") or 64)
         self.sched = Schedule(p.get("count"), p.get("interval"), p.get("rate"), p.get("total"), p.get("duration"))
         self.batch = int(p.get("batch") or 1)
         self.max_backoff = float(p.get("max_backoff") or 2.0)
@@ -393,7 +397,8 @@ class Writer(object):
         self.progress_every = float(p.get("progress_interval") or 5.0)
         table = "%s.%s" % (quote_ident(self.conn_kw["database"]), quote_ident(p.get("table") or DEFAULT_TABLE))
         cols = list(columns)
-        self.insert_sql = ("INSERT INTO %s (%s) VALUES " % (table, ", ".join(quote_ident(c) for c in cols))).encode()
+        self.insert_sql = "INSERT INTO %s (%s) VALUES " % (table, ", ".join(quote_ident(c) for c in cols))
+        self.insert_bytes = self.insert_sql.encode()
         run_col = [c for c, g in columns.items() if g == "run_id"][0]
         self.seq_col = [c for c, g in columns.items() if g == "seq"][0]
         self.exists_sql = "SELECT %s FROM %s WHERE %s = %%s AND %s BETWEEN %%s AND %%s" % (
@@ -521,10 +526,21 @@ class Writer(object):
                     self.recovered()
                     return
             # one round trip: a single autocommit INSERT (multi-row VALUES for batch > 1)
-            self.send(self.insert_sql + b",".join(self.pending["rows"]))
+            rows = self.pending["rows"]
+            if self.rows.bound:  # user table: values as bind parameters (escaped by the driver)
+                self.cur.execute(self.insert_sql + ",".join([self.rows.placeholders] * len(rows)),
+                                 [v for r in rows for v in r])
+            else:
+                self.send(self.insert_bytes + b",".join(rows))
         except Exception as e:  # noqa: BLE001 - DB_ERRORS only (a tuple built at import time)
             if not isinstance(e, DB_ERRORS):
                 raise
+            if _code(e) == _DUPLICATE_KEY and self.pending["status"] != "indeterminate":
+                # rows of this run id that this run never sent: another writer (or an
+                # earlier run) uses the same run_id; counting them as ours would be a lie
+                raise DatagenError("rows %d..%d of run %s already exist in the table, written by another "
+                                   "run with the same run_id: stopped (use a new run_id)"
+                                   % (self.pending["seqs"][0], self.pending["seqs"][-1], self.run_id))
             status = classify(e) if self.pending["status"] != "indeterminate" else "indeterminate"
             text = self.failure(e)
             if self.pending["status"] != status or status == "failed":

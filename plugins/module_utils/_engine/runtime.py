@@ -422,72 +422,208 @@ def _drop_src(action):
             pass
 
 
+# File actions (copy, corrupt) run as root on files in directories that other
+# users (the database server's) may write to: they never follow a symbolic
+# link, act on descriptors, and refuse anything but a regular file.
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _lstat(path):
+    try:
+        return os.lstat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise
+
+
+def _open_regular(path, flags=os.O_RDONLY):
+    """(fd, stat) of ``path``, never through a symlink, only if it is a regular file."""
+    try:
+        # O_NONBLOCK: a planted FIFO must not hang the open
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise EngineError("%s is a symbolic link; refusing to follow it" % path)
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise EngineError("%s is not a regular file; refusing to touch it" % path)
+    return fd, st
+
+
+def _sha256_fd(fd):
+    h = hashlib.sha256()
+    pos = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, pos)
+        if not chunk:
+            return h.hexdigest()
+        h.update(chunk)
+        pos += len(chunk)
+
+
+def _sha256_regular(path):
+    fd, _st = _open_regular(path)
+    try:
+        return _sha256_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _private_dir(parent_fd):
+    """A fresh directory (random name, mode 0700, ours) inside ``parent_fd``.
+
+    Nobody else can create, rename or replace an entry in it, so the temporary
+    file in it cannot be raced even when the parent is writable by another user."""
+    for _i in range(100):
+        name = ".faultline-restore-%s" % os.urandom(8).hex()
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except OSError as e:
+            if e.errno == errno.EEXIST:
+                continue
+            raise
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC, dir_fd=parent_fd)
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            os.close(fd)
+            raise EngineError("temporary directory %s was replaced by someone else" % name)
+        return name, fd
+    raise EngineError("cannot create a temporary directory")
+
+
+def _copy_fd(sfd, dfd):
+    """Copy ``sfd`` into ``dfd`` (both at offset 0); returns the sha256 of what was read."""
+    h = hashlib.sha256()
+    pos = 0
+    while True:
+        chunk = os.pread(sfd, 1 << 20, pos)
+        if not chunk:
+            return h.hexdigest()
+        h.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(dfd, view, pos)
+            view, pos = view[n:], pos + n
+
+
+def _replace_file(src, dst, want, st=None):
+    """Copy ``src`` over ``dst`` atomically: a temporary file created with
+    O_CREAT|O_EXCL|O_NOFOLLOW in a private directory next to ``dst``, verified,
+    owner and mode set on its descriptor, then renamed into place."""
+    sfd, _sst = _open_regular(src)
+    try:
+        pfd = os.open(os.path.dirname(dst) or ".", os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+        try:
+            tname, tfd = _private_dir(pfd)
+            try:
+                fd = os.open("data", os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600,
+                             dir_fd=tfd)
+                try:
+                    got = _copy_fd(sfd, fd)
+                    if want and got != want:
+                        raise EngineError("copy of %s for %s does not match its recorded sha256" % (src, dst))
+                    if st:
+                        try:
+                            os.fchown(fd, st["uid"], st["gid"])
+                        except OSError as e:  # not root: the file stays ours
+                            if e.errno != errno.EPERM:
+                                raise
+                        os.fchmod(fd, st["mode"])
+                    os.fsync(fd)
+                    if want and _sha256_fd(fd) != want:
+                        raise EngineError("copy of %s for %s does not match its recorded sha256" % (src, dst))
+                finally:
+                    os.close(fd)
+                os.rename("data", os.path.basename(dst), src_dir_fd=tfd, dst_dir_fd=pfd)
+                os.fsync(pfd)
+            finally:
+                try:
+                    os.unlink("data", dir_fd=tfd)
+                except OSError:
+                    pass
+                os.close(tfd)
+                os.rmdir(tname, dir_fd=pfd)
+        finally:
+            os.close(pfd)
+    finally:
+        os.close(sfd)
+
+
 def _do_copy(action):
+    """Atomic, sha256-verified copy of ``src`` over ``dst`` (a binlog restore or its backup).
+
+    ``damaged_size``: ``dst``'s size right after the damage; if it has grown
+    since, something wrote to it (the server, on an active binlog) and the copy
+    would drop those bytes: refused unless ``grown_ok`` (then reported)."""
     src, dst, want = action["src"], action["dst"], action.get("sha256")
-    if not os.path.exists(src):
-        if action.get("missing_ok") and os.path.exists(dst) and want and sha256_file(dst) == want:
+    dst_st = _lstat(dst)
+    if dst_st is not None and not stat.S_ISREG(dst_st.st_mode):
+        raise EngineError("%s is not a regular file (a symlink, a directory ...); refusing to replace it" % dst)
+    if _lstat(src) is None:
+        if action.get("missing_ok") and dst_st is not None and want and _sha256_regular(dst) == want:
             return {"op": "copy", "dst": dst, "copied": False}
         raise EngineError("backup %s is missing" % src)
-    if want and os.path.exists(dst) and sha256_file(dst) == want:
+    if want and dst_st is not None and _sha256_regular(dst) == want:
         _drop_src(action)
         return {"op": "copy", "dst": dst, "copied": False}
-    tmp = "%s.faultline-restore.%d" % (dst, os.getpid())
-    shutil.copy2(src, tmp)
-    st = action.get("stat")
-    if st:
-        try:
-            os.chown(tmp, st["uid"], st["gid"])
-            os.chmod(tmp, st["mode"])
-        except OSError:
-            pass
-    if want and sha256_file(tmp) != want:
-        os.unlink(tmp)
-        raise EngineError("restored copy of %s does not match its recorded sha256" % dst)
-    os.rename(tmp, dst)
-    if want and sha256_file(dst) != want:
+    dropped = 0
+    if dst_st is not None and action.get("damaged_size") is not None \
+            and dst_st.st_size > int(action["damaged_size"]):
+        dropped = dst_st.st_size - int(action["damaged_size"])
+        if not action.get("grown_ok"):
+            raise EngineError("%s has grown by %d bytes since it was damaged (something wrote to it); "
+                              "restoring it would drop them: kept as it is" % (dst, dropped))
+    _replace_file(src, dst, want, action.get("stat"))
+    if want and _sha256_regular(dst) != want:
         raise EngineError("%s does not match its recorded sha256 after the restore" % dst)
     _drop_src(action)
-    return {"op": "copy", "dst": dst, "copied": True}
+    return {"op": "copy", "dst": dst, "copied": True, "dropped_bytes": dropped}
 
 
 def _do_corrupt(action):
     """Damage a file on purpose: truncate, garbage, bitflip or delete.
 
     ``sha256`` (optional) guards the damage: the file must still be the one
-    that was backed up, so the backup always restores it byte for byte.
+    that was backed up, so the backup always restores it byte for byte.  The
+    file is opened without following a symlink and changed through that
+    descriptor; anything but a regular file is refused.
     """
     path, mode = action["path"], action["mode"]
     want = action.get("sha256")
-    if not os.path.exists(path):
+    if mode not in ("delete", "truncate", "garbage", "bitflip"):
+        raise EngineError("unknown corruption mode %r" % (mode,))
+    if _lstat(path) is None:
         raise EngineError("%s does not exist" % path)
-    if want and sha256_file(path) != want:
-        raise EngineError("%s changed since it was backed up; not damaging it" % path)
-    offset = int(action.get("offset", 0))
-    if mode == "delete":
-        os.unlink(path)
-    elif mode == "truncate":
-        os.truncate(path, offset)
-    elif mode in ("garbage", "bitflip"):
-        with open(path, "r+b") as f:
+    fd, st = _open_regular(path, os.O_RDONLY if mode == "delete" else os.O_RDWR)
+    try:
+        if want and _sha256_fd(fd) != want:
+            raise EngineError("%s changed since it was backed up; not damaging it" % path)
+        offset = int(action.get("offset", 0))
+        if mode == "delete":
+            now = _lstat(path)
+            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise EngineError("%s was replaced while it was being checked; not deleting it" % path)
+            os.unlink(path)
+        elif mode == "truncate":
+            os.ftruncate(fd, offset)
+        else:
             if mode == "garbage":
-                length = int(action.get("length", 64))
-                f.seek(offset)
-                old = f.read(length)
+                old = os.pread(fd, int(action.get("length", 64)), offset)
                 new = os.urandom(len(old))
                 while old and new == old:
                     new = os.urandom(len(old))
             else:
-                f.seek(offset)
-                old = f.read(1)
+                old = os.pread(fd, 1, offset)
                 if not old:
                     raise EngineError("offset %d is past the end of %s" % (offset, path))
                 new = bytes([old[0] ^ (1 << int(action.get("bit", 0)))])
-            f.seek(offset)
-            f.write(new)
-            f.flush()
-            os.fsync(f.fileno())
-    else:
-        raise EngineError("unknown corruption mode %r" % (mode,))
+            os.pwrite(fd, new, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return {"op": "corrupt", "path": path, "mode": mode, "offset": offset}
 
 

@@ -7,7 +7,7 @@ The planner is pure: the module finds the file (from the server or a given
 directory), checks it can be backed up, and hands :class:`BinlogFault` the
 path, its sha256 and its owner/mode.  The plan is
 
-    apply  = copy file -> <state_dir>/backups/<id>-<name>   (sha256 verified)
+    apply  = copy file -> <backup_dir>/<id>-<name>   (on disk; sha256 verified)
              corrupt file                                   (only if sha256 unchanged)
     revert = copy backup -> file (atomic rename, sha256 verified, owner/mode
              restored), then delete the backup -- never before.
@@ -21,6 +21,7 @@ __metaclass__ = type
 
 import glob
 import os
+import stat as stat_mod
 import struct
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault
@@ -87,6 +88,19 @@ def choose_file(info, file=None, target=None, replica=None):
     raise EngineError("give file or target")
 
 
+def target_path(info, name, file=None):
+    """Path of binlog ``name``: it must be listed in the server's binlog index, and a
+    ``file`` given as a path must be that file in the binlog directory."""
+    if name not in (info.get("files") or []):
+        raise EngineError("%s is not listed in the binlog index%s: refusing to touch a file that is not "
+                          "one of the server's binary logs" % (name, " (%s)" % info["index"] if info.get("index") else ""))
+    path = os.path.join(info["dir"], name)
+    if file and os.path.isabs(file) and os.path.normpath(file) != os.path.normpath(path):
+        raise EngineError("%s is not in the binlog directory %s (set binlog_dir if the server's path "
+                          "differs on this host)" % (file, info["dir"]))
+    return path
+
+
 # --------------------------------------------------------------------------
 # where to cut
 # --------------------------------------------------------------------------
@@ -129,25 +143,60 @@ def default_offset(path, after=4):
 # refusals before any damage
 # --------------------------------------------------------------------------
 
-def preflight(path, backup_dir, min_free_bytes=0, statvfs=os.statvfs, access=os.access):
-    """Refuse (EngineError) unless ``path`` exists, is ours to change and fits in the backup dir."""
-    if not os.path.exists(path):
+DEFAULT_BACKUP_DIR = "/var/lib/faultline/backups"
+MIN_MARGIN = 16 * 1024 * 1024  # free space kept beyond the copies, at least
+
+
+def _existing_dir(path):
+    while not os.path.isdir(path):
+        path = os.path.dirname(path) or "/"
+    return path
+
+
+def check_backup_dir(backup_dir, lstat=os.lstat, euid=None):
+    """Refuse a backup directory another user could change (or a symlink to one)."""
+    euid = os.geteuid() if euid is None else euid
+    st = lstat(backup_dir)
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise EngineError("backup_dir %s is not a directory (a symlink?)" % backup_dir)
+    if st.st_uid != euid or st.st_mode & 0o022:
+        raise EngineError("backup_dir %s must be owned by uid %d and not writable by group or others "
+                          "(owner %d, mode %o)" % (backup_dir, euid, st.st_uid, st.st_mode & 0o7777))
+
+
+def preflight(path, backup_dir, min_free_bytes=None, statvfs=os.statvfs, access=os.access):
+    """Refuse (EngineError) unless ``path`` is a binlog we may change and whose copies fit.
+
+    Room is needed for the backup (in ``backup_dir``) and, at the restore, for the
+    temporary copy next to the binlog; beyond both, a margin of ``min_free_bytes``
+    or, by default, the size of the file (at least MIN_MARGIN) stays free."""
+    try:
+        st = os.lstat(path)
+    except OSError:
         raise EngineError("binlog %s does not exist" % path)
-    if not os.path.isfile(path):
-        raise EngineError("%s is not a regular file" % path)
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise EngineError("%s is not a regular file (a symlink, a directory ...)" % path)
     if not access(path, os.R_OK | os.W_OK) or not access(os.path.dirname(path) or ".", os.W_OK):
         raise EngineError("no permission to change %s (read/write on the file and its directory needed)" % path)
-    size = os.path.getsize(path)
-    probe = backup_dir
-    while not os.path.isdir(probe):
-        probe = os.path.dirname(probe) or "/"
-    st = statvfs(probe)
-    free = st.f_bavail * st.f_frsize
-    need = size + int(min_free_bytes or 0)
-    if free < need:
-        raise EngineError("no room for the backup of %s in %s: %d bytes free, %d needed "
-                          "(file %d + min_free_bytes %d)" % (path, backup_dir, free, need, size,
-                                                             int(min_free_bytes or 0)))
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        magic = os.pread(fd, len(BINLOG_MAGIC), 0)
+    finally:
+        os.close(fd)
+    if magic != BINLOG_MAGIC:
+        raise EngineError("%s is not a binary log (it does not start with the binlog magic \\xfebin)" % path)
+    size = st.st_size
+    margin = max(size, MIN_MARGIN) if min_free_bytes is None else int(min_free_bytes)
+    need = {}
+    for where in (_existing_dir(backup_dir), os.path.dirname(path) or "."):
+        dev = os.stat(where).st_dev
+        need.setdefault(dev, [where, margin])[1] += size
+    for where, n in need.values():
+        vfs = statvfs(where)
+        free = vfs.f_bavail * vfs.f_frsize
+        if free < n:
+            raise EngineError("no room for the backup (and the restore's copy) of %s in %s: %d bytes free, "
+                              "%d needed (copies of %d bytes + a margin of %d)" % (path, where, free, n, size, margin))
     return size
 
 
@@ -156,7 +205,8 @@ def preflight(path, backup_dir, min_free_bytes=0, statvfs=os.statvfs, access=os.
 # --------------------------------------------------------------------------
 
 class BinlogFault(Fault):
-    """params: path, type, sha256, stat {uid,gid,mode}, backup, offset, length, bit."""
+    """params: path, type, sha256, size, stat {uid,gid,mode}, backup, offset, length, bit,
+    allow_active (a restore may then drop what the server wrote since the damage)."""
 
     kind = "binlog"
 
@@ -181,9 +231,14 @@ class BinlogFault(Fault):
         else:
             what = "deleted"
         apply = [dict(op="copy", src=path, dst=backup, sha256=sha), corrupt]
-        revert = [dict(op="copy", src=backup, dst=path, sha256=sha, stat=p.get("stat"), remove_src=True)]
+        # the size the damage leaves: a file larger than that at the restore was written
+        # to since (an active binlog), and the restore would drop those events
+        damaged = {"truncate": corrupt.get("offset"), "delete": None}.get(kind, p.get("size"))
+        revert = [dict(op="copy", src=backup, dst=path, sha256=sha, stat=p.get("stat"), remove_src=True,
+                       damaged_size=damaged, grown_ok=bool(p.get("allow_active")))]
         summary = "binlog %s %s" % (os.path.basename(path), what)
         preview = "%s: %s (backup %s, sha256 %s)" % (path, what, backup, sha)
         params = dict(self.identity(), sha256=sha, backup=backup, offset=corrupt.get("offset"),
-                      file=os.path.basename(path))
+                      file=os.path.basename(path), size=p.get("size"), length=corrupt.get("length"),
+                      bit=corrupt.get("bit"), allow_active=bool(p.get("allow_active")))
         return dict(type=kind, summary=summary, apply=apply, revert=revert, preview=preview, params=params)

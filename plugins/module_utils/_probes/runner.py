@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import json
 import time
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
@@ -27,7 +29,9 @@ IDENTITY_KEYS = ("kind", "interval", "timeout", "host", "port", "url", "command"
                  "expect_rows", "expect_status", "headers", "method", "validate_certs", "url_username",
                  "login_host", "login_port", "login_user", "login_unix_socket", "database", "abort_when",
                  "run_id")
-SECRET_KEYS = ("login_password", "url_password")  # kept in memory only, never in the meta file
+# kept in memory only, never in the meta file (headers may carry a token:
+# the meta file keeps their digest, so identity still tells two probes apart)
+SECRET_KEYS = ("login_password", "url_password", "headers")
 
 
 def worker(params, output, flag):
@@ -62,8 +66,16 @@ def worker(params, output, flag):
     return {"samples": n, "aborted": aborted} if aborted else {"samples": n}
 
 
+def _headers_digest(headers):
+    if not headers:
+        return None
+    return hashlib.sha256(json.dumps(headers, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def identity(params):
-    return dict((k, params.get(k)) for k in IDENTITY_KEYS)
+    ident = dict((k, params.get(k)) for k in IDENTITY_KEYS)
+    ident["headers"] = params.get("headers_sha256") or _headers_digest(params.get("headers"))
+    return ident
 
 
 def status(state_dir, name):
@@ -88,6 +100,7 @@ def start(state_dir, params, lease):
         return worker(full, output, flag)
 
     stored = dict((k, v) for k, v in params.items() if k not in SECRET_KEYS)
+    stored["headers_sha256"] = _headers_digest(params.get("headers"))
     return True, background.start(state_dir, WORKER_KIND, params["name"], target, stored, lease=lease)
 
 

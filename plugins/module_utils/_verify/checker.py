@@ -43,6 +43,10 @@ def resolve_columns(src, dst, key_columns=None, columns=None):
                               "to the business key" % (src.database, src.table, src.where))
         key = keys[0]
     cols = list(columns) if columns else src_cols
+    # the key columns are always in the checksum: without them a value moved from one
+    # key to another (two rows swapped) kept every chunk's checksum
+    lower_cols = set(c.lower() for c in cols)
+    cols = [c for c in key if c.lower() not in lower_cols] + cols
     for side, have in ((src, src_cols), (dst, dst_cols)):
         lower = set(c.lower() for c in have)
         missing = [c for c in key + cols if c.lower() not in lower]
@@ -65,11 +69,13 @@ class Verifier(object):
         """Counts, top-level chunk checksums and positions, taken as close together as possible."""
         bounds = self.src.boundaries(self.p.get("chunk_rows") or 50000)
         cmp = chunks.compare(self.src, self.dst, bounds)
+        nulls = tuple(chunks.parallel(self.src.null_key_checksum, self.dst.null_key_checksum))
         src_pos = self.src.position()
         rep = self.dst.replica()
-        return {"chunks": cmp, "source_rows": sum(c[2][0] for c in cmp),
-                "destination_rows": sum(c[3][0] for c in cmp),
-                "checksum_match": all(c[2] == c[3] for c in cmp),
+        return {"chunks": cmp, "null_keys": nulls,
+                "source_rows": sum(c[2][0] for c in cmp) + nulls[0][0],
+                "destination_rows": sum(c[3][0] for c in cmp) + nulls[1][0],
+                "checksum_match": all(c[2] == c[3] for c in cmp) and nulls[0] == nulls[1],
                 "source_position": src_pos, "replica": rep, "applied": self.dst.applied(src_pos, rep)}
 
     def converge(self):
@@ -140,6 +146,7 @@ class Verifier(object):
         leaf = int(p.get("leaf_rows") or 500)
         for lo, hi, s, d in snap["chunks"]:
             chunks.drill(self.src, self.dst, lo, hi, (s, d), diff, leaf_rows=leaf)
+        chunks.null_key_diff(snap["null_keys"], len(self.key), diff)
         dup_scan = None
         if not self.dst_has_key:  # keyless destination: look for duplicate business keys everywhere
             dup_keys, surplus = self.dst.duplicate_keys(max_keys)
@@ -158,6 +165,7 @@ class Verifier(object):
             indet = rng.subtract(rng.normalize(p.get("indeterminate_ranges") or []), acked)
             ledger = self.ledger(p["datagen_run_id"], acked, indet, diff, max_keys)
             integrity["expected_rows"] = None  # filled below
+        integrity.update(null_key_rows={"source": snap["null_keys"][0][0], "destination": snap["null_keys"][1][0]})
         integrity.update(missing=diff.counts["missing"], extra=diff.counts["extra"],
                          duplicates=diff.counts["duplicates"], changed=diff.counts["changed"],
                          checksum_match=snap["checksum_match"])

@@ -36,11 +36,20 @@ def key_cmp_sql(quoted_cols, values, op):
     return build(0)
 
 
+def null_key_sql(quoted_cols):
+    """WHERE clause for the rows with a NULL in any key column: no range holds them
+    (a comparison with NULL is never true), so they are compared as one chunk of their own."""
+    return " OR ".join("%s IS NULL" % c for c in quoted_cols)
+
+
 def range_sql(quoted_cols, lo, hi):
-    """WHERE clause for ``lo <= key < hi`` (either may be None).  Leading key columns
-    on which ``lo`` and ``hi`` agree become plain equalities (``c1 = v AND ...``): the
-    same rows, and a much cheaper test per row than the expanded OR form."""
-    parts, args = [], []
+    """WHERE clause for ``lo <= key < hi`` (either may be None), over the rows whose
+    key has no NULL (those are in :func:`null_key_sql`, whatever the bounds: without
+    this the unbounded ranges took them and ``key_at`` could return a NULL bound).
+    Leading key columns on which ``lo`` and ``hi`` agree become plain equalities
+    (``c1 = v AND ...``): the same rows, and a much cheaper test per row than the
+    expanded OR form."""
+    parts, args = ["%s IS NOT NULL" % c for c in quoted_cols], []
     if lo is not None and hi is not None:
         k = 0
         while k < len(quoted_cols) - 1 and lo[k] == hi[k]:
@@ -56,7 +65,7 @@ def range_sql(quoted_cols, lo, hi):
         s, a = key_cmp_sql(quoted_cols, list(hi), "<")
         parts.append(s)
         args += a
-    return (" AND ".join(parts) or "1=1"), args
+    return " AND ".join(parts), args
 
 
 def parallel(*funcs):
@@ -156,6 +165,21 @@ def drill(src, dst, lo, hi, sums, diff, leaf_rows=500, fetch_limit=100000, depth
             return
     rows_s, rows_d = parallel(lambda: src.rows(lo, hi, fetch_limit), lambda: dst.rows(lo, hi, fetch_limit))
     diff.rows(rows_s, rows_d)
+
+
+def null_key_diff(sums, n_key, diff):
+    """Judge the rows with a NULL key (one chunk per side, ``sums`` = (src, dst)): they
+    have no key to name them by, so a difference is counted under the key (None, ...)."""
+    cs, cd = sums
+    if cs == cd:
+        return
+    key = (None,) * n_key
+    if cs[0] > cd[0]:
+        diff.add("missing", key, cs[0] - cd[0])
+    elif cd[0] > cs[0]:
+        diff.add("extra", key, cd[0] - cs[0])
+    else:
+        diff.add("changed", key)
 
 
 def compare(src, dst, boundaries):

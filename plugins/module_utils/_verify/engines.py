@@ -17,7 +17,7 @@ import decimal
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     binlog_status, connect, error_text, pymysql, replica_status,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._verify.chunks import range_sql
+from ansible_collections.faultline.chaos.plugins.module_utils._verify.chunks import null_key_sql, range_sql
 
 
 class VerifyError(Exception):
@@ -46,6 +46,14 @@ def parse_mariadb_gtid(text):
             dom, _srv, seq = part.split("-")
             out[int(dom)] = max(out.get(int(dom), 0), int(seq))
     return out
+
+
+def row_crc_sql(quoted_cols):
+    """CRC32 of an unambiguous encoding of a row: each column as ``<characters>:<value>``,
+    or ``N`` for NULL (a length always starts with a digit), concatenated.  The old
+    ``CONCAT_WS('#', ...)`` could not tell ``('a#', 'b')`` from ``('a', '#b')``."""
+    return "CRC32(CONCAT(%s))" % ", ".join(
+        "COALESCE(CONCAT(CHAR_LENGTH(%s), ':', %s), 'N')" % (c, c) for c in quoted_cols)
 
 
 class MySQLSide(object):
@@ -106,8 +114,7 @@ class MySQLSide(object):
     def use(self, key_cols, cols):
         self.key_cols = [quote(c) for c in key_cols]
         self.cols = [quote(c) for c in cols]
-        nulls = ", ".join("ISNULL(%s)" % c for c in self.cols)
-        self.crc = "CRC32(CONCAT_WS('#', %s, CONCAT(%s)))" % (", ".join(self.cols), nulls)
+        self.crc = row_crc_sql(self.cols)
         self.keys_sql = ", ".join(self.key_cols)
 
     # data ----------------------------------------------------------------
@@ -118,6 +125,12 @@ class MySQLSide(object):
         where, args = range_sql(self.key_cols, lo, hi)
         r = self.one("SELECT COUNT(*), COALESCE(BIT_XOR(%s), 0), COALESCE(SUM(%s), 0) FROM %s WHERE %s"
                      % (self.crc, self.crc, self.fq, where), args)
+        return (int(r[0]), int(r[1]), int(r[2]))
+
+    def null_key_checksum(self):
+        """(rows, xor, sum) of the rows with a NULL in a key column."""
+        r = self.one("SELECT COUNT(*), COALESCE(BIT_XOR(%s), 0), COALESCE(SUM(%s), 0) FROM %s WHERE %s"
+                     % (self.crc, self.crc, self.fq, null_key_sql(self.key_cols)))
         return (int(r[0]), int(r[1]), int(r[2]))
 
     def boundaries(self, chunk_rows):
@@ -146,8 +159,8 @@ class MySQLSide(object):
 
     def duplicate_keys(self, limit):
         """[(key, copies), ...] and the number of surplus rows (one full scan)."""
-        rows = self.all("SELECT %s, COUNT(*) AS c FROM %s GROUP BY %s HAVING c > 1 ORDER BY %s"
-                        % (self.keys_sql, self.fq, self.keys_sql, self.keys_sql))
+        rows = self.all("SELECT %s, COUNT(*) AS c FROM %s WHERE NOT (%s) GROUP BY %s HAVING c > 1 ORDER BY %s"
+                        % (self.keys_sql, self.fq, null_key_sql(self.key_cols), self.keys_sql, self.keys_sql))
         n = len(self.key_cols)
         return [(tuple(plain(v) for v in r[:n]), int(r[n])) for r in rows[:limit]], sum(int(r[n]) - 1 for r in rows)
 

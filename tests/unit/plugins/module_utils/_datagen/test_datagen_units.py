@@ -253,10 +253,65 @@ def test_values_template_matches_row(size):
             run, seq, payload, zlib.crc32(payload.encode()), now.decode())).encode()
 
 
-def test_values_user_columns_escape_consts_once():
-    m = gen.RowMaker("r", {"s": "seq", "r": "run_id", "k": "const:it's", "n": "int"},
-                     literal=lambda v: pymysql.converters.escape_string(v).join("''"))
-    assert m.values(3, b"t") == b"(3,'r','it\\'s',%d)" % ((3 * 2654435761) % 2147483647)
+def test_values_user_columns_are_bind_parameters():
+    m = gen.RowMaker("r", {"s": "seq", "r": "run_id", "k": "const:it's \\", "n": "int"})
+    assert m.bound and m.placeholders == "(%s,%s,%s,%s)"
+    assert m.values(3, b"t") == (3, "r", "it's \\", (3 * 2654435761) % 2147483647)
+
+
+class CapturingCursor(object):
+    def __init__(self, log):
+        self.log = log
+
+    def execute(self, sql, args=None):
+        self.log.append((sql, args))
+
+    def fetchall(self):
+        return []
+
+    def close(self):
+        pass
+
+
+def test_writer_sends_const_values_as_bind_parameters_never_in_the_sql(monkeypatch):
+    """Issue 10 item 11: const values were escaped with backslashes into the SQL text,
+    which NO_BACKSLASH_ESCAPES reads differently (broken or injectable)."""
+    log = []
+
+    class Conn(object):
+        def cursor(self):
+            return CapturingCursor(log)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(gen, "connect", lambda kw, **k: Conn())
+    evil = "x\\', 1); DROP TABLE t; -- "
+    p = dict(run_id="r1", total=4, batch=2, columns={"r": "run_id", "s": "seq", "c": "const:" + evil})
+    gen.Writer({}, p, Out(), Flag()).run()
+    inserts = [(q, a) for q, a in log if "INSERT" in (q.decode() if isinstance(q, bytes) else q)]
+    assert len(inserts) == 2
+    for sql, args in inserts:
+        assert evil not in sql and "DROP" not in sql and sql.endswith("VALUES (%s,%s,%s),(%s,%s,%s)")
+        assert args[2] == evil and args[5] == evil
+    assert [a[1] for _q, a in inserts] == [1, 3]
+
+
+def test_writer_never_counts_rows_another_run_wrote_as_acknowledged(monkeypatch):
+    """A reused run_id: the earlier run's rows answered 1062, were 'resolved' as present
+    and counted as acknowledged writes of this run."""
+    server = FakeServer([])
+    server.rows = dict((s, ("r1", s)) for s in range(1, 6))  # an earlier run with run_id r1
+
+    def fake_connect(kw, **_k):
+        return FakeConn(server)
+
+    monkeypatch.setattr(gen, "connect", fake_connect)
+    out = Out()
+    with pytest.raises(gen.DatagenError, match="already exist"):
+        gen.Writer({}, dict(run_id="r1", total=20, batch=5, max_backoff=0.001), out, Flag()).run()
+    s = gen.summarize(out.lines)
+    assert s["rows_acked"] == 0 and s["acked_ranges"] == []
 
 
 def test_utc_clock_format():

@@ -94,3 +94,171 @@ def test_corrupt_refuses_a_changed_file_and_keeps_backup_without_verified_restor
     with pytest.raises(EngineError, match="does not match"):
         runtime.execute([{"op": "copy", "src": backup, "dst": p, "sha256": "1" * 64, "remove_src": True}])
     assert os.path.exists(backup)
+
+
+# ---- the runtime's file actions never follow a planted link (issue 10 item 3) ----
+
+def test_restore_ignores_a_symlink_planted_at_the_old_predictable_temp_name(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"root's file")
+    os.chmod(str(victim), 0o600)
+    p = fake_binlog(tmp_path / "mysql-bin.000001", [100])
+    sha = runtime.sha256_file(p)
+    backup = str(tmp_path / "bk")
+    runtime.execute([{"op": "copy", "src": p, "dst": backup, "sha256": sha}])
+    runtime.execute([{"op": "corrupt", "path": p, "mode": "garbage", "offset": 10, "length": 8, "sha256": sha}])
+    # what the server's user could plant before the restore (the pid was guessable)
+    for pid in range(os.getpid() - 5, os.getpid() + 50):
+        os.symlink(str(victim), "%s.faultline-restore.%d" % (p, pid))
+    runtime.execute([{"op": "copy", "src": backup, "dst": p, "sha256": sha, "remove_src": True,
+                      "stat": {"uid": 4242, "gid": 4242, "mode": 0o666}}])
+    assert runtime.sha256_file(p) == sha
+    assert victim.read_bytes() == b"root's file"
+    vst = os.stat(str(victim))
+    assert (vst.st_uid, vst.st_mode & 0o777) == (os.getuid(), 0o600)
+    st = os.lstat(p)
+    assert st.st_mode & 0o777 == 0o666 and (os.getuid() != 0 or st.st_uid == 4242)
+    # no temporary file or directory left next to the binlog
+    assert not [n for n in os.listdir(str(tmp_path)) if n.startswith(".faultline")]
+
+
+def test_copy_and_corrupt_refuse_a_target_that_is_not_a_regular_file(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"x" * 200)
+    link = tmp_path / "mysql-bin.000002"
+    os.symlink(str(victim), str(link))
+    backup = fake_binlog(tmp_path / "bk", [100])
+    sha = runtime.sha256_file(backup)
+    with pytest.raises(EngineError, match="not a regular file"):
+        runtime.execute([{"op": "copy", "src": backup, "dst": str(link), "sha256": sha}])
+    for mode in ("truncate", "garbage", "bitflip", "delete"):
+        with pytest.raises(EngineError, match="symbolic link|not a regular file"):
+            runtime.execute([{"op": "corrupt", "path": str(link), "mode": mode, "offset": 10}])
+    assert victim.read_bytes() == b"x" * 200 and os.path.islink(str(link))
+    # the backup side too: a link in place of the file to back up is not followed
+    with pytest.raises(EngineError, match="symbolic link|not a regular file"):
+        runtime.execute([{"op": "copy", "src": str(link), "dst": str(tmp_path / "bk2"), "sha256": sha}])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    with pytest.raises(EngineError, match="not a regular file"):
+        runtime.execute([{"op": "corrupt", "path": str(fifo), "mode": "truncate", "offset": 0}])
+
+
+def test_failed_restore_leaves_no_temporary_file(tmp_path):
+    p = fake_binlog(tmp_path / "mysql-bin.000003", [100])
+    backup = str(tmp_path / "bk")
+    with open(backup, "wb") as f:
+        f.write(b"not the original")
+    before = sorted(os.listdir(str(tmp_path)))
+    with pytest.raises(EngineError, match="does not match"):
+        runtime.execute([{"op": "copy", "src": backup, "dst": p, "sha256": "1" * 64, "remove_src": True}])
+    assert sorted(os.listdir(str(tmp_path))) == before
+
+
+def test_restore_refuses_a_file_that_grew_after_the_damage_unless_allowed(tmp_path):
+    """An active binlog keeps growing: restoring it by rename drops those events (issue 10 item 7)."""
+    p = fake_binlog(tmp_path / "mysql-bin.000004", [100, 200])
+    sha = runtime.sha256_file(p)
+    backup = str(tmp_path / "bk")
+    plan = bl.BinlogFault(dict(path=p, type="truncate", sha256=sha, backup=backup, offset=150,
+                               stat=None)).plan()
+    runtime.execute(plan["apply"])
+    with open(p, "ab") as f:  # the server writes on after the damage
+        f.write(b"E" * 500)
+    with pytest.raises(EngineError, match="grown by 500 bytes"):
+        runtime.execute(plan["revert"])
+    assert os.path.getsize(p) == 650 and os.path.exists(backup)
+    allowed = bl.BinlogFault(dict(path=p, type="truncate", sha256=sha, backup=backup, offset=150,
+                                  stat=None, allow_active=True)).plan()
+    res = runtime.execute(allowed["revert"])
+    assert res[0]["dropped_bytes"] == 500 and runtime.sha256_file(p) == sha
+
+
+# ---- data safety (issue 10 item 7) ----
+
+def big_binlog(path, size):
+    with open(str(path), "wb") as f:
+        f.write(bl.BINLOG_MAGIC)
+        f.truncate(size)
+    return str(path)
+
+
+def test_free_space_margin_is_sized_to_the_file(tmp_path):
+    mib = 1024 * 1024
+    p = big_binlog(tmp_path / "mysql-bin.000001", 20 * mib)
+    # 25 MiB free held "a 20 MiB file + 1 MiB"; the backup, the restore's copy and a
+    # margin of the file's size need 60 MiB on one filesystem
+    with pytest.raises(EngineError, match="no room"):
+        bl.preflight(p, str(tmp_path / "b"), statvfs=lambda d: Vfs(25 * mib // 4096))
+    assert bl.preflight(p, str(tmp_path / "b"), statvfs=lambda d: Vfs(60 * mib // 4096)) == 20 * mib
+    small = fake_binlog(tmp_path / "mysql-bin.000002", [100])  # tiny file: at least 16 MiB margin
+    with pytest.raises(EngineError, match="no room"):
+        bl.preflight(small, str(tmp_path / "b"), statvfs=lambda d: Vfs(15 * mib // 4096))
+    assert bl.preflight(small, str(tmp_path / "b"), 0, statvfs=lambda d: Vfs(1)) == 104
+
+
+def test_preflight_refuses_what_is_not_a_binlog(tmp_path):
+    notbin = tmp_path / "mysql-bin.000003"
+    notbin.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(EngineError, match="binlog magic"):
+        bl.preflight(str(notbin), str(tmp_path / "b"), 0, statvfs=lambda d: Vfs(10 ** 6))
+    real = fake_binlog(tmp_path / "real", [100])
+    link = tmp_path / "mysql-bin.000004"
+    os.symlink(real, str(link))
+    with pytest.raises(EngineError, match="not a regular file"):
+        bl.preflight(str(link), str(tmp_path / "b"), 0, statvfs=lambda d: Vfs(10 ** 6))
+
+
+def test_target_must_be_listed_in_the_index_and_in_the_binlog_dir():
+    info = {"files": ["b.1", "b.2"], "active": "b.2", "dir": "/var/lib/mysql", "index": "/var/lib/mysql/b.index"}
+    assert bl.target_path(info, "b.1") == "/var/lib/mysql/b.1"
+    assert bl.target_path(info, "b.1", "/var/lib/mysql/b.1") == "/var/lib/mysql/b.1"
+    with pytest.raises(EngineError, match="not listed in the binlog index"):
+        bl.target_path(info, bl.choose_file(info, file="/etc/shadow"), "/etc/shadow")
+    with pytest.raises(EngineError, match="not in the binlog directory"):
+        bl.target_path(info, "b.1", "/tmp/b.1")
+    with pytest.raises(EngineError, match="not listed"):
+        bl.target_path(dict(info, files=[]), "b.1")
+
+
+def test_backup_dir_must_be_private(tmp_path):
+    d = tmp_path / "backups"
+    d.mkdir(mode=0o700)
+    bl.check_backup_dir(str(d))
+    os.chmod(str(d), 0o777)
+    with pytest.raises(EngineError, match="not writable by group or others"):
+        bl.check_backup_dir(str(d))
+    os.chmod(str(d), 0o700)
+    with pytest.raises(EngineError, match="owned by uid"):
+        bl.check_backup_dir(str(d), euid=os.geteuid() + 1)
+    link = tmp_path / "link"
+    os.symlink(str(d), str(link))
+    with pytest.raises(EngineError, match="not a directory"):
+        bl.check_backup_dir(str(link))
+
+
+def run_binlog_module(args, capsys):
+    import json
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.faultline.chaos.plugins.modules import binlog as binlog_module
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            binlog_module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_plans_the_active_binlog_only_when_allowed(tmp_path, capsys):
+    d = tmp_path / "binlogs"
+    d.mkdir()
+    fake_binlog(d / "mysql-bin.000001", [100])
+    active = fake_binlog(d / "mysql-bin.000002", [100, 200])
+    (d / "mysql-bin.index").write_text("./mysql-bin.000001\n./mysql-bin.000002\n")
+    args = dict(file="mysql-bin.000002", binlog_dir=str(d), type="garbage", min_free_bytes=0,
+                state_dir=str(tmp_path / "state"), backup_dir=str(tmp_path / "bk"), _ansible_check_mode=True)
+    out = run_binlog_module(args, capsys)
+    assert out["failed"] and "allow_active" in out["msg"]
+    out = run_binlog_module(dict(args, allow_active=True), capsys)
+    assert out["changed"] and not out.get("failed") and out["file"] == active, out
+    revert = out["planned"]["revert"][0]
+    assert revert["grown_ok"] and revert["damaged_size"] == 304
+    assert not (tmp_path / "bk").exists() and runtime.sha256_file(active) == out["sha256"]

@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.faultline.chaos.plugins.module_utils._verify import chunks
 from ansible_collections.faultline.chaos.plugins.module_utils._verify import checker
+from ansible_collections.faultline.chaos.plugins.module_utils._verify import engines
 from ansible_collections.faultline.chaos.plugins.module_utils._verify.engines import (
     VerifyError, parse_mariadb_gtid, position_advanced,
 )
@@ -21,17 +22,53 @@ def test_key_cmp_sql_composite():
 
 
 def test_range_sql():
-    assert chunks.range_sql(["`k`"], None, None) == ("1=1", [])
+    assert chunks.range_sql(["`k`"], None, None) == ("`k` IS NOT NULL", [])
     sql, args = chunks.range_sql(["`k`"], (3,), (9,))
-    assert sql == "`k` >= %s AND `k` < %s" and args == [3, 9]
+    assert sql == "`k` IS NOT NULL AND `k` >= %s AND `k` < %s" and args == [3, 9]
+
+
+def test_null_keys_are_in_no_range_but_in_their_own_chunk():
+    """Issue 10 item 9: the unbounded ranges held the NULL-key rows on one side only."""
+    cols = ["`a`", "`b`"]
+    assert chunks.range_sql(cols, None, ("x", 1))[0].startswith("`a` IS NOT NULL AND `b` IS NOT NULL AND ")
+    assert chunks.range_sql(cols, ("x", 1), None)[0].startswith("`a` IS NOT NULL AND `b` IS NOT NULL AND ")
+    assert chunks.null_key_sql(cols) == "`a` IS NULL OR `b` IS NULL"
+    diff = chunks.Diff()
+    chunks.null_key_diff(((50000, 7, 9), (49999, 3, 4)), 2, diff)
+    assert diff.counts["missing"] == 1 and diff.keys["missing"] == [[None, None]]
+    diff = chunks.Diff()
+    chunks.null_key_diff(((5, 7, 9), (5, 3, 4)), 1, diff)
+    assert diff.counts["changed"] == 1
+    diff = chunks.Diff()
+    chunks.null_key_diff(((5, 7, 9), (5, 7, 9)), 1, diff)
+    assert diff.empty()
+
+
+def test_key_columns_are_always_in_the_checksum():
+    key, cols = checker.resolve_columns(SchemaSide(["id", "v", "w"], [["id"]]), SchemaSide(["id", "v", "w"], []),
+                                        columns=["v"])
+    assert key == ["id"] and cols == ["id", "v"]
+    key, cols = checker.resolve_columns(SchemaSide(["id", "v"], [["id"]]), SchemaSide(["id", "v"], []),
+                                        columns=["v", "ID"])
+    assert cols == ["v", "ID"]
+
+
+def test_row_encoding_is_length_prefixed():
+    sql = engines.row_crc_sql(["`a`", "`b`"])
+    assert "CONCAT_WS" not in sql
+    assert sql == ("CRC32(CONCAT(COALESCE(CONCAT(CHAR_LENGTH(`a`), ':', `a`), 'N'), "
+                   "COALESCE(CONCAT(CHAR_LENGTH(`b`), ':', `b`), 'N')))")
 
 
 def test_range_sql_shared_prefix_is_an_equality():
     cols = ["`run_id`", "`seq`"]
     sql, args = chunks.range_sql(cols, ("r1", 5), ("r1", 9))
-    assert sql == "`run_id` = %s AND `seq` >= %s AND `seq` < %s" and args == ["r1", 5, 9]
+    assert sql == "`run_id` IS NOT NULL AND `seq` IS NOT NULL AND `run_id` = %s AND `seq` >= %s AND `seq` < %s"
+    assert args == ["r1", 5, 9]
     sql, args = chunks.range_sql(cols, ("r1", 5), ("r2", 1))   # no shared prefix: expanded form
-    assert sql.startswith("(`run_id` > %s OR (`run_id` = %s AND `seq` >= %s))") and args == ["r1", "r1", 5, "r2", "r2", 1]
+    assert sql.startswith("`run_id` IS NOT NULL AND `seq` IS NOT NULL AND "
+                          "(`run_id` > %s OR (`run_id` = %s AND `seq` >= %s))")
+    assert args == ["r1", "r1", 5, "r2", "r2", 1]
     assert chunks.range_sql(cols, ("r1", 5), None)[1] == ["r1", "r1", 5]
 
 
@@ -40,7 +77,7 @@ def test_range_sql_selects_the_same_rows_as_the_tuple_order():
     for lo in [None] + keys:
         for hi in [None] + keys:
             sql, args = chunks.range_sql(["a", "b"], lo, hi)
-            expr = sql.replace("1=1", "True").replace("%s", "{}").replace(" = ", " == ").replace("AND", "and").replace("OR", "or")
+            expr = sql.replace(" IS NOT NULL", " is not None").replace("%s", "{}").replace(" = ", " == ").replace("AND", "and").replace("OR", "or")
             want = [k for k in keys if (lo is None or k >= lo) and (hi is None or k < hi)]
             got = [k for k in keys if eval(expr.format(*[repr(a) for a in args]), {}, {"a": k[0], "b": k[1]})]
             assert got == want, (lo, hi, sql)
