@@ -724,8 +724,9 @@ def wait_port_action(port, host="127.0.0.1", timeout=60.0):
     return _action("wait_port", host=host, port=int(port), timeout=float(timeout))
 
 
-def copy_action(src, dst, sha256=None, stat=None, remove_src=None):
-    return _action("copy", src=src, dst=dst, sha256=sha256, stat=stat, remove_src=remove_src)
+def copy_action(src, dst, sha256=None, stat=None, remove_src=None, **checks):
+    """``checks``: missing_ok, damaged_size, grown_ok (see ``_do_copy``)."""
+    return _action("copy", src=src, dst=dst, sha256=sha256, stat=stat, remove_src=remove_src, **checks)
 
 
 def corrupt_action(path, mode, sha256=None, **where):
