@@ -37,8 +37,31 @@ options:
         steady-state guard (O(faultline.chaos.probe#module:abort_when)) revert every fault of
         the run and nothing else. Not part of the fault's identity; a renewal keeps the first tag.
     type: str
+  start_at:
+    description:
+      - A wall-clock instant at which the supervisor on the target applies the
+        fault, as ISO 8601 (V(2026-12-01T21:30:00.250Z); without an offset the
+        time is UTC) or unix seconds (V(1796160600.25)). The module returns at
+        once (dispatch first, fire later), so one task on several hosts starts
+        the fault together on all of them.
+      - The O(duration) and O(lease) count from the actual apply. Each host
+        journals its apply (event C(applied) with the intended instant, actual wall and
+        monotonic time, lag, and the clock error bound from C(chronyc tracking)
+        when chrony runs); RV(apply_journal) points at it.
+      - Refused when more than 2 seconds in the past or more than a day ahead.
+        Only for putting a fault in place, not for reverting one.
+    type: str
 notes:
   - Every fault is handed to a detached supervisor on the target which reverts
     it at its deadline (O(duration) or O(lease)) even if the controller, its SSH
     connection or the play dies. SIGTERM to the supervisor reverts at once.
+    One supervisor runs per fault (it holds a lock for its whole life); where
+    systemd runs it is a transient unit with C(Restart=on-failure).
+  - A revert that fails keeps the fault in the ledger as C(revert_failed) with
+    its errors; the supervisor retries it with backoff (1 s doubling to 60 s),
+    M(faultline.chaos.restore) retries it at once, M(faultline.chaos.fault_info) shows it.
+  - Every module of the collection first reaps the host's ledger - an overdue
+    fault whose supervisor is gone (SIGKILL, OOM) is reverted, the supervisor
+    of a fault not yet due is started again.
+  - Process faults never target the collection's own supervisors and workers.
 '''

@@ -155,6 +155,24 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+start_at:
+  description: The instant (unix seconds) at which the supervisor applies the fault (O(start_at)).
+  returned: when O(start_at) is set
+  type: float
+  sample: 1796160600.25
+start_at_iso:
+  description: RV(start_at) in ISO 8601, UTC.
+  returned: when O(start_at) is set
+  type: str
+  sample: "2026-12-01T21:30:00.250000Z"
+apply_journal:
+  description:
+    - Where the host journals its actual apply of a scheduled fault - the journal file, the fault
+      id and the event name (C(applied), with intended, wall, mono, lag_s and clock).
+      M(faultline.chaos.fault_info) with O(faultline.chaos.fault_info#module:journal_since) returns those events.
+  returned: when O(start_at) is set
+  type: dict
+  sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
   description: Id of the damage (see M(faultline.chaos.fault_info)).
   returned: state=corrupted
@@ -196,7 +214,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
-    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PORT, SECONDS, count, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
@@ -336,7 +354,10 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, dict(BOUNDS, **db.MYSQL_BOUNDS))
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
+    if p["start_at"] and p["state"] == "restored":
+        module.fail_json(msg="start_at schedules the damage (state=corrupted); it cannot schedule state=restored")
     if p["state"] == "corrupted" and p["file"] == "all":
         module.fail_json(msg="file: all is only meaningful with state: restored")
     engine = FaultEngine(module, state_dir=p["state_dir"])

@@ -273,6 +273,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen import generator as gen
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     MYSQL_BOUNDS, connect_params, mysql_common_argument_spec, require_pymysql,
@@ -334,6 +335,7 @@ def main():
         required_if=[("state", "stopped", ["run_id"])],
     )
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     state, state_dir = p["state"], p["state_dir"]
     try:

@@ -16,6 +16,13 @@ description:
   - Reads the faults recorded in O(state_dir) on the target and returns every active fault with
     its timeline (requested, down, up, renewed ... events), its deadline and
     whether its supervisor is alive (the seed's C(toolkit network --status)).
+  - Each fault has a C(state) - V(scheduled) (its O(faultline.chaos.network#module:start_at)
+    is not reached, nothing applied yet), V(active), or V(revert_failed) (a revert
+    failed; the record is kept with its errors and retried) - and C(orphan) (no
+    supervisor runs for it).
+  - Like every module of the collection it first reaps the host's ledger
+    (RV(reaped)) - overdue faults whose supervisor is gone are reverted, the
+    others get a new supervisor - so an orphan is only ever seen for an instant.
   - Reads the collection's own nftables table / iptables chains (network clear
     or not) in the host and in the given namespaces.
   - For each database in O(mysql), returns binlog file/position and GTID, and
@@ -119,12 +126,42 @@ EXAMPLES = r'''
 
 RETURN = r'''
 faults:
-  description: Active faults with their timelines.
+  description:
+    - Faults in the ledger with their timelines. C(state) is V(scheduled), V(active) or
+      V(revert_failed) (with C(revert_errors), C(revert_attempts), C(next_retry));
+      C(orphan) is true when no supervisor runs for the fault; C(overdue) when its
+      deadline has passed; scheduled faults have C(start_at), C(start_at_iso) and C(starts_in_s).
   returned: always
   type: list
   elements: dict
-  sample: [{id: network_3f2a9c1d, kind: network, type: reject, summary: "...", remaining_s: 12.3,
-            supervisor_alive: true, events: [{event: down, ts: 1795312042.1}]}]
+  sample: [{id: network_3f2a9c1d, kind: network, type: reject, summary: "...", remaining_s: 12.3, state: active,
+            supervisor_alive: true, orphan: false, overdue: false, events: [{event: down, ts: 1795312042.1}]}]
+reaped:
+  description: What the reaper did at the start of this call (reverted or supervisor_restarted, per fault).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: process_1a2b3c4d, action: reverted, reverted: true, errors: []}]
+orphans:
+  description: Ids of faults for which no supervisor runs (after the reaper ran).
+  returned: always
+  type: list
+  elements: str
+revert_failed:
+  description: Ids of faults whose revert failed and is being retried (see C(revert_errors) in RV(faults)).
+  returned: always
+  type: list
+  elements: str
+scheduled:
+  description: Faults waiting for their O(faultline.chaos.network#module:start_at) (id, start_at, start_at_iso, starts_in_s, summary).
+  returned: always
+  type: list
+  elements: dict
+unreadable:
+  description: Ids of ledger records that cannot be parsed (their supervisor still reverts them from memory).
+  returned: always
+  type: list
+  elements: str
 network:
   description: The collection's rules on the host (C(is_clear) is true when none exist).
   returned: always
@@ -155,7 +192,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
@@ -208,6 +245,7 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, BOUNDS)
+    reaped = reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     engine = FaultEngine(module, state_dir=p["state_dir"])
     faults = []
@@ -251,7 +289,13 @@ def main():
     workers = [dict((k, m.get(k)) for k in ("kind", "id", "pid", "running", "started", "deadline",
                                             "finished", "error"))
                for m in metas]
-    result = dict(changed=False, faults=faults, network=network, databases=databases, workers=workers)
+    result = dict(changed=False, faults=faults, network=network, databases=databases, workers=workers,
+                  reaped=reaped, unreadable=engine.ledger.unreadable(),
+                  orphans=[f["id"] for f in faults if f["orphan"]],
+                  revert_failed=[f["id"] for f in faults if f["state"] == "revert_failed"],
+                  scheduled=[dict(id=f["id"], start_at=f["start_at"], start_at_iso=f["start_at_iso"],
+                                  starts_in_s=f["starts_in_s"], summary=f["summary"])
+                             for f in faults if f["state"] == "scheduled"])
     if p["journal_since"] is not None:
         result["journal"] = engine.ledger.events(since=p["journal_since"])
     module.exit_json(**result)

@@ -219,6 +219,24 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+start_at:
+  description: The instant (unix seconds) at which the supervisor applies the fault (O(start_at)).
+  returned: when O(start_at) is set
+  type: float
+  sample: 1796160600.25
+start_at_iso:
+  description: RV(start_at) in ISO 8601, UTC.
+  returned: when O(start_at) is set
+  type: str
+  sample: "2026-12-01T21:30:00.250000Z"
+apply_journal:
+  description:
+    - Where the host journals its actual apply of a scheduled fault - the journal file, the fault
+      id and the event name (C(applied), with intended, wall, mono, lag_s and clock).
+      M(faultline.chaos.fault_info) with O(faultline.chaos.fault_info#module:journal_since) returns those events.
+  returned: when O(start_at) is set
+  type: dict
+  sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
   description: Id of the fault (use it with O(state=up) or M(faultline.chaos.fault_info)).
   returned: when a single fault is addressed
@@ -268,7 +286,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
-    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PERCENT, PORT, SECONDS, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
@@ -327,10 +345,13 @@ def main():
         required_if=[("type", "loss", ("loss_percent",))],
     )
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     ports = list(p["ports"] or [])
     if p["port"] is not None:
         ports = [p["port"]]
+    if p["start_at"] and p["state"] == "up":
+        module.fail_json(msg="start_at schedules a fault (state down or flap); it cannot schedule state=up")
     if p["type"] == "service" and p["state"] == "flap":
         module.fail_json(msg="state=flap supports type reject, timeout or loss, not service")
     if p["state"] == "flap":
@@ -407,6 +428,8 @@ def _up(module, engine, scope, ports):
     events = []
     for r in reverted:
         events.extend(engine.ledger.events(r["id"]))
+    if engine.revert_failure(reverted):
+        module.fail_json(msg=engine.revert_failure(reverted), changed=changed, reverted=reverted, events=events)
     module.exit_json(changed=changed, reverted=reverted, diff=diff, events=events)
 
 

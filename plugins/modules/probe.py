@@ -362,6 +362,7 @@ aborted:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import MYSQL_BOUNDS, mysql_common_argument_spec
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
@@ -420,6 +421,7 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     state, name, sd = p["state"], p["name"], p["state_dir"]
     result = dict(changed=False, name=name, kind=p["kind"], state=state)

@@ -160,6 +160,24 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+start_at:
+  description: The instant (unix seconds) at which the supervisor applies the fault (O(start_at)).
+  returned: when O(start_at) is set
+  type: float
+  sample: 1796160600.25
+start_at_iso:
+  description: RV(start_at) in ISO 8601, UTC.
+  returned: when O(start_at) is set
+  type: str
+  sample: "2026-12-01T21:30:00.250000Z"
+apply_journal:
+  description:
+    - Where the host journals its actual apply of a scheduled fault - the journal file, the fault
+      id and the event name (C(applied), with intended, wall, mono, lag_s and clock).
+      M(faultline.chaos.fault_info) with O(faultline.chaos.fault_info#module:journal_since) returns those events.
+  returned: when O(start_at) is set
+  type: dict
+  sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
   description: Id of the fault (held states).
   returned: when a fault is recorded
@@ -201,7 +219,7 @@ planned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
-    ENGINE_BOUNDS, FaultEngine, engine_argument_spec,
+    ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PID, PORT, SECONDS, enforce
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
@@ -320,7 +338,11 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     params = dict(module.params)
+    if params["start_at"] and params["state"] in ("resumed", "restarted"):
+        module.fail_json(msg="start_at schedules a fault (killed, terminated, paused, stopped), not state=%s"
+                         % params["state"])
     if params.get("start_argv") is not None and not params["start_argv"]:
         module.fail_json(msg="start_argv must be a non-empty argv list")
     if params.get("unit") and not proc.has_systemd() and not params.get("start_argv") \
@@ -336,6 +358,8 @@ def main():
             res = run_held(module, engine, params)
     except EngineError as e:
         module.fail_json(msg=str(e))
+    if engine.revert_failure(res.get("reverted")):
+        module.fail_json(msg=engine.revert_failure(res.get("reverted")), **res)
     module.exit_json(**res)
 
 

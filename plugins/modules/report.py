@@ -248,6 +248,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._report import writer
 from ansible_collections.faultline.chaos.plugins.module_utils._report.model import (
     TEMPLATES, ReportError, all_checks,
@@ -294,6 +295,7 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     try:
         report, texts, warnings = writer.build(module.params, time.time(), _tester())
     except ReportError as e:

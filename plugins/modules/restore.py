@@ -17,6 +17,9 @@ description:
     (network rules removed, stopped services started, paused processes
     resumed, damaged binlogs put back byte-identical), through each fault's
     supervisor when it is alive and directly otherwise.
+  - A fault whose revert failed earlier (C(revert_failed)) is tried again at
+    once; while it still fails the fault stays in the ledger, its supervisor
+    keeps retrying, and this module fails with the errors.
   - Then sweeps orphans, that is chains in the collection's own nftables
     table C(inet faultline) or iptables chains C(FLT_*) that no recorded fault
     owns (left by a crashed run or a wiped state directory), in the host's
@@ -123,7 +126,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     DEFAULT_STATE_DIR, EngineError, execute_all,
 )
@@ -152,6 +155,7 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, {})  # no numeric option today; any added later is still checked as finite
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if os.geteuid() != 0:
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
@@ -181,7 +185,8 @@ def main():
                 try:
                     prefix = netns_prefix(ns)
                 except EngineError as e:
-                    errors.append(str(e))
+                    if ns in p["netns"]:  # a record's namespace may be gone with its process (and its rules)
+                        errors.append(str(e))
                     continue
                 owned = list_owned(engine.runner, prefix)
                 actions, found = sweep_actions(owned, keep, prefix, owner=p["state_dir"])

@@ -229,6 +229,7 @@ datagen:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen.generator import summarize
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     connect_params, login_spec, mysql_common_argument_spec, require_pymysql,
@@ -281,6 +282,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_by={"acked_ranges": "datagen_run_id", "indeterminate_ranges": "datagen_run_id"})
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = dict(module.params)
     try:
         for name in ("acked_ranges", "indeterminate_ranges"):

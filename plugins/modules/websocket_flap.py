@@ -304,6 +304,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
     PID, PORT, Bound, count, enforce, milliseconds,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap
 
 
@@ -357,6 +358,7 @@ def main():
         supports_check_mode=True,
     )
     enforce(module, BOUNDS)
+    reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if not flap.HAS_WEBSOCKETS:
         module.fail_json(msg=missing_required_lib("websockets"), exception=str(flap.WEBSOCKETS_IMPORT_ERROR))

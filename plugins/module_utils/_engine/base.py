@@ -15,13 +15,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 import json
 import time
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    DEFAULT_LEASE, DEFAULT_STATE_DIR, EngineError, Ledger, execute, execute_all,
-    proc_alive, revert_record, spawn_supervisor, stop_supervisor,
+    DEFAULT_LEASE, DEFAULT_STATE_DIR, EngineError, Ledger, RecordUnreadable, check_start_at,
+    execute, execute_all, iso_utc, reap, release_fault_lock, revert_record, spawn_supervisor,
+    stop_supervisor, supervisor_holder, try_fault_lock,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import LEASE
 
@@ -33,11 +35,28 @@ def engine_argument_spec():
         lease=dict(type="float", default=DEFAULT_LEASE),
         fault_id=dict(type="str"),
         run_id=dict(type="str"),
+        start_at=dict(type="str"),
     )
 
 
 # bounds of the shared options (validate.enforce): a lease of at most 7 days
 ENGINE_BOUNDS = dict(lease=LEASE)
+
+
+def reap_orphans(module):
+    """Run first by every module of the collection: finish what dead supervisors left.
+
+    Overdue faults whose supervisor is gone are reverted, the supervisor of the
+    others is started again (see ``runtime.reap``).  Uses the module's
+    ``state_dir`` when it has one, else the default ledger; never fails the module.
+    """
+    state_dir = (getattr(module, "params", None) or {}).get("state_dir") or DEFAULT_STATE_DIR
+    done = reap(state_dir)
+    for item in done:
+        errors = item.get("errors") or ([item["error"]] if item.get("error") else [])
+        module.warn("faultline: fault %s had lost its supervisor: %s %s" % (
+            item["id"], item["action"], "; ".join(errors)))
+    return done
 
 
 def short_hash(obj, n=8):
@@ -98,11 +117,18 @@ class FaultEngine(object):
 
     # ------------------------------------------------------------------
     def _supervisor_alive(self, record):
-        sup = record.get("supervisor") or {}
-        return bool(sup.get("pid")) and proc_alive(sup["pid"], sup.get("starttime"))
+        sup = supervisor_holder(self.state_dir, record["id"])
+        return bool(sup and sup.get("pid"))
 
     def active(self, fault_id):
         return self.ledger.get(fault_id)
+
+    def start_at(self):
+        """The task's ``start_at`` as unix seconds (validated), or None."""
+        value = (getattr(self.module, "params", None) or {}).get("start_at")
+        if value in (None, ""):
+            return None
+        return check_start_at(value)
 
     def apply(self, fault, duration=None, lease=DEFAULT_LEASE, schedule=None, extra=None):
         """Put ``fault`` in place (or renew it). Returns a result dict.
@@ -111,70 +137,110 @@ class FaultEngine(object):
         ``up``/restore or the lease).  ``schedule``: {"mode": "flap",
         "down_for": s, "up_for": s} hands the whole schedule to the
         supervisor; the fault's own actions then run only inside it.
+        With the task's ``start_at`` the record is ``scheduled``: the module
+        returns at once and the supervisor applies at that instant.
+
+        The existing record is read and written under the ledger lock, so two
+        concurrent identical tasks give one fault (the second renews it).
         """
         check = self.module.check_mode
+        start_at = self.start_at()
         plan = fault.plan()
         fid = fault.fault_id
-        now, mono = time.time(), time.monotonic()
         span = float(lease) if duration is None else min(float(duration), float(lease))
-        existing = self.ledger.get(fid)
         result = dict(fault_id=fid, kind=fault.kind, type=plan["type"], summary=plan["summary"],
                       state_dir=self.state_dir, changed=False, renewed=False,
                       diff=dict(before="", after=plan.get("preview", plan["summary"]) + "\n"))
-        if existing is not None:
-            # same fault already in place: renew its lease, re-apply only if its
-            # effect vanished behind our back (e.g. someone deleted the chain).
-            really = fault.probe_active(self.runner)
-            result["diff"]["before"] = result["diff"]["after"]
-            if existing.get("supervisor") and not self._supervisor_alive(existing):
-                really = False
-            if really is False and (schedule is None):
-                result["changed"] = True
-                if check:
-                    return result
-                self.revert(fid, reason="reapply", by="module")
-                existing = None
-            else:
-                if not check:
-                    with self.ledger:
-                        rec = self.ledger.get(fid) or existing
-                        rec["renewed"] = now
-                        rec["lease_until"] = now + float(lease)
-                        rec["deadline"] = now + span
-                        rec["deadline_mono"] = mono + span
-                        self.ledger.put(rec)
-                        self.ledger.journal(fid, "renewed", {"deadline": rec["deadline"]})
-                    existing = rec
-                result.update(renewed=True, deadline=existing["deadline"],
-                              supervisor=existing.get("supervisor"))
-                result["record"] = existing
-                return result
-        result["changed"] = True
-        result["diff"]["before"] = ""
-        if check:
-            result["planned"] = {"apply": plan["apply"], "revert": plan["revert"]}
+        for _attempt in range(3):
+            outcome = self._apply_locked(fault, plan, fid, duration, lease, span, schedule, extra,
+                                         start_at, check, result)
+            if outcome != "reapply":
+                break
+            # its effect vanished or its supervisor died: revert (outside the
+            # lock: the supervisor needs it) and apply afresh
+            self.revert(fid, reason="reapply", by="module")
+        else:
+            raise EngineError("fault %s keeps vanishing while it is applied; not retrying" % fid)
+        if outcome == "renewed" or check:
             return result
-        record = dict(
-            id=fid, kind=fault.kind, type=plan["type"], summary=plan["summary"],
-            params=plan.get("params", fault.identity()), apply=plan["apply"], revert=plan["revert"],
-            created=now, renewed=now, lease=float(lease), lease_until=now + float(lease),
-            duration=duration, deadline=now + span, deadline_mono=mono + span,
-            schedule=schedule or {"mode": "hold"}, cycle=0, phase="down",
-        )
-        run_id = (getattr(self.module, "params", None) or {}).get("run_id")
-        if run_id:
-            record["run_id"] = run_id  # the run a steady-state guard or restore run_id=... acts on
-        if extra:
-            record.update(extra)
-        if schedule is not None:
-            record["schedule"] = dict(schedule, start=now, start_mono=mono)
-            record["phase"] = "pending"
-        with self.ledger:
+        try:
+            sup = spawn_supervisor(self.state_dir, fid)
+        except Exception as e:  # noqa: BLE001
+            self.revert(fid, reason="supervisor_failed", by="module")
+            raise EngineError("could not start the supervisor, fault reverted: %s" % e)
+        record = self.ledger.get(fid) or result["record"]
+        result.update(deadline=record["deadline"], supervisor=sup, record=record)
+        return result
+
+    def _schedule_result(self, result, record):
+        if record.get("start_at") is not None:
+            result.update(start_at=record["start_at"], start_at_iso=iso_utc(record["start_at"]),
+                          apply_journal=dict(path=self.ledger.journal_path, fault_id=record["id"],
+                                             event="applied"))
+
+    def _apply_locked(self, fault, plan, fid, duration, lease, span, schedule, extra, start_at, check, result):
+        """One pass of apply under the ledger lock: 'renewed', 'applied' or 'reapply'."""
+        with (contextlib.nullcontext() if check else self.ledger):
+            now, mono = time.time(), time.monotonic()
+            try:
+                existing = self.ledger.read(fid)
+            except RecordUnreadable as e:
+                raise EngineError("%s; run faultline.chaos.restore (its supervisor still reverts it)" % e)
+            if existing is not None:
+                result["diff"]["before"] = result["diff"]["after"]
+                if existing.get("state") == "revert_failed":
+                    raise EngineError("fault %s could not be reverted (%s) and is being retried; run "
+                                      "faultline.chaos.restore before applying it again"
+                                      % (fid, "; ".join(existing.get("revert_errors") or [])))
+                if existing.get("state") != "scheduled":
+                    really = fault.probe_active(self.runner)
+                    if existing.get("supervisor") and not self._supervisor_alive(existing):
+                        really = False
+                    if really is False and schedule is None:
+                        result["changed"] = True
+                        return "renewed" if check else "reapply"
+                if not check and existing.get("state") != "scheduled":
+                    existing["renewed"] = now
+                    existing["lease_until"] = now + float(lease)
+                    existing["deadline"] = now + span
+                    existing["deadline_mono"] = mono + span
+                    self.ledger.put(existing)
+                    self.ledger.journal(fid, "renewed", {"deadline": existing["deadline"]})
+                result.update(renewed=True, deadline=existing["deadline"], supervisor=existing.get("supervisor"),
+                              record=existing, state=existing.get("state", "active"))
+                self._schedule_result(result, existing)
+                return "renewed"
+            result["changed"] = True
+            result["diff"]["before"] = ""
+            if start_at is not None:
+                result.update(start_at=start_at, start_at_iso=iso_utc(start_at))
+            if check:
+                result["planned"] = {"apply": plan["apply"], "revert": plan["revert"]}
+                return "applied"
+            first = now if start_at is None else start_at
+            first_mono = mono + (first - now)
+            record = dict(
+                id=fid, kind=fault.kind, type=plan["type"], summary=plan["summary"],
+                params=plan.get("params", fault.identity()), apply=plan["apply"], revert=plan["revert"],
+                created=now, renewed=now, lease=float(lease), lease_until=first + float(lease),
+                duration=duration, span=span, deadline=first + span, deadline_mono=first_mono + span,
+                schedule=schedule or {"mode": "hold"}, cycle=0, phase="down", state="active",
+            )
+            if extra:
+                record.update(extra)
+            run_id = (getattr(self.module, "params", None) or {}).get("run_id")
+            if run_id:
+                record["run_id"] = run_id  # the run a steady-state guard or restore run_id=... acts on
+            if schedule is not None:
+                record["schedule"] = dict(schedule, start=first, start_mono=first_mono)
+                record["phase"] = "pending"
+            if start_at is not None:
+                record.update(state="scheduled", phase="scheduled", start_at=start_at)
             self.ledger.put(record)
             self.ledger.journal(fid, "requested", {"kind": fault.kind, "type": plan["type"],
                                                    "summary": plan["summary"], "duration": duration,
-                                                   "schedule": schedule})
-            if schedule is None:
+                                                   "schedule": schedule, "start_at": start_at})
+            if schedule is None and start_at is None:
                 try:
                     execute(plan["apply"], self.runner)
                 except Exception as e:  # noqa: BLE001 -- roll back whatever half-applied
@@ -187,27 +253,68 @@ class FaultEngine(object):
                 self.ledger.put(record)
                 self.ledger.journal(fid, "down", {"cycle": 1, "type": plan["type"],
                                                   "summary": plan["summary"]})
-        try:
-            sup = spawn_supervisor(self.state_dir, fid)
-        except Exception as e:  # noqa: BLE001
-            self.revert(fid, reason="supervisor_failed", by="module")
-            raise EngineError("could not start the supervisor, fault reverted: %s" % e)
-        record = self.ledger.get(fid) or record
-        result.update(deadline=record["deadline"], supervisor=sup, record=record)
-        return result
+            result["record"] = record
+            self._schedule_result(result, record)
+            return "applied"
 
     def revert(self, fault_id, reason="up", by="module", timeout=30.0):
-        """Revert one fault by id: through its supervisor if alive, else here."""
-        rec = self.ledger.get(fault_id)
+        """Revert one fault by id: through its supervisor if alive, else here.
+
+        ``reverted`` is True only when every revert step succeeded; a failed
+        revert leaves the record as ``revert_failed`` (with ``errors``) and a
+        supervisor retrying it with backoff.
+        """
+        if (getattr(self.module, "params", None) or {}).get("start_at") not in (None, ""):
+            raise EngineError("start_at schedules putting a fault in place; it cannot be used to revert one")
+        try:
+            rec = self.ledger.read(fault_id)
+        except RecordUnreadable:
+            rec = {"id": fault_id}
         if rec is None:
             return dict(id=fault_id, reverted=False, errors=[])
         if self.module.check_mode:
             return dict(id=fault_id, reverted=True, errors=[], check_mode=True)
-        if stop_supervisor(self.ledger, rec, timeout=timeout):
+        res = stop_supervisor(self.ledger, rec, timeout=timeout)
+        if res is True:
             return dict(id=fault_id, reverted=True, errors=[], by="supervisor")
-        return revert_record(self.ledger, rec, reason, by, self.runner)
+        if isinstance(res, dict):
+            return dict(id=fault_id, reverted=False, by="supervisor", state=res.get("state"),
+                        errors=res.get("revert_errors") or ["revert did not finish within %ss" % timeout])
+        # no supervisor: revert here, holding the fault's lock (no supervisor
+        # can start meanwhile), and hand a failure to a new supervisor to retry
+        fd = None
+        end = time.monotonic() + timeout
+        while fd is None:
+            fd = try_fault_lock(self.state_dir, fault_id)
+            if fd is None:
+                if time.monotonic() > end:
+                    return dict(id=fault_id, reverted=False, errors=["fault %s is locked by another process"
+                                                                     % fault_id])
+                if self._supervisor_alive(rec):
+                    return self.revert(fault_id, reason=reason, by=by, timeout=max(1.0, end - time.monotonic()))
+                time.sleep(0.02)
+        try:
+            out = revert_record(self.ledger, rec, reason, by, self.runner)
+        finally:
+            release_fault_lock(fd)
+        if out.get("state") == "revert_failed":
+            try:
+                out["supervisor"] = spawn_supervisor(self.state_dir, fault_id)
+            except EngineError as e:
+                out["errors"] = list(out["errors"]) + [str(e)]
+        return out
+
+    @staticmethod
+    def revert_failure(results):
+        """A user message when any revert in ``results`` failed (the module must fail), else None."""
+        bad = [r for r in results or [] if r.get("errors") and not r.get("reverted")]
+        if not bad:
+            return None
+        return "revert failed for %s; kept as revert_failed and retried by its supervisor (see fault_info, " \
+            "run restore to retry now)" % "; ".join("%s: %s" % (r["id"], ", ".join(r["errors"])) for r in bad)
 
     def revert_all(self, kinds=None, reason="restore", by="module", run_id=None):
+        """Revert every record (``revert_failed`` ones are tried again)."""
         out = []
         for rec in self.ledger.list():
             if kinds and rec.get("kind") not in kinds:
@@ -217,24 +324,43 @@ class FaultEngine(object):
             res = self.revert(rec["id"], reason=reason, by=by)
             res.update(kind=rec.get("kind"), type=rec.get("type"), summary=rec.get("summary"))
             out.append(res)
+        for fid in self.ledger.unreadable():
+            out.append(dict(id=fid, reverted=False, kind=None, summary=None,
+                            errors=["record is unreadable; its supervisor (if alive) reverts it at its deadline"]))
         return out
 
     def wait_for_end(self, fault_id, timeout):
         """Block until the supervisor has reverted the fault (flap/duration ``wait``)."""
         end = time.monotonic() + timeout
-        while self.ledger.get(fault_id) is not None:
-            if time.monotonic() > end:
+        while True:
+            rec = self.ledger.get(fault_id)
+            if rec is None:
+                return True
+            if rec.get("state") == "revert_failed" or time.monotonic() > end:
                 return False
             time.sleep(0.1)
-        return True
 
     def describe(self, record):
-        """A user-facing view of a ledger record with its timeline."""
+        """A user-facing view of a ledger record with its timeline.
+
+        ``state``: scheduled | active | revert_failed; ``orphan``: no supervisor
+        runs for it (the next module call restarts one or reverts it).
+        """
         now = time.time()
         view = dict((k, record.get(k)) for k in (
             "id", "kind", "type", "summary", "params", "created", "renewed", "deadline",
-            "lease_until", "duration", "schedule", "cycle", "phase", "supervisor"))
+            "lease_until", "duration", "schedule", "cycle", "phase", "supervisor", "start_at",
+            "applied", "revert_errors", "revert_attempts", "next_retry"))
+        view["state"] = record.get("state") or "active"
+        if record.get("start_at") is not None:
+            view["start_at_iso"] = iso_utc(record["start_at"])
+            view["starts_in_s"] = max(0.0, record["start_at"] - now)
         view["remaining_s"] = max(0.0, record.get("deadline", now) - now)
-        view["supervisor_alive"] = self._supervisor_alive(record)
+        view["overdue"] = now > record.get("deadline", now)
+        holder = supervisor_holder(self.state_dir, record["id"])
+        view["supervisor_alive"] = bool(holder and holder.get("pid"))
+        if holder and holder.get("pid"):
+            view["supervisor"] = holder
+        view["orphan"] = holder is None
         view["events"] = self.ledger.events(record["id"], since=record.get("created", 0) - 1)
         return view

@@ -8,8 +8,9 @@ Every function takes the process as ``pid`` and the mount as ``proc_root``
 process or the file is gone: a process can exit between two reads.
 
 Processes are compared as (pid, starttime) identities: ``proc_alive``,
-``proc_identity`` and the stat reader itself live in ``runtime.py``, which the
-supervisor runs without the collection; this file builds on that reader.
+``proc_identity`` and the stat and cmdline readers themselves live in
+``runtime.py``, which the supervisor runs without the collection; this file
+builds on those readers (``cmdline`` here is ``runtime.proc_cmdline``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +20,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    PROC, EngineError, proc_stat_fields,
+    PROC, EngineError, proc_cmdline as cmdline, proc_stat_fields,
 )
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -98,14 +99,6 @@ def comm(pid, proc_root=PROC):
     """The kernel's short name of ``pid`` (/proc/<pid>/comm), or None."""
     data = read(_path(proc_root, pid, "comm"))
     return data.rstrip("\n") if data is not None else None
-
-
-def cmdline(pid, proc_root=PROC):
-    """argv of ``pid`` as a list (empty for kernel threads and gone processes)."""
-    data = read(_path(proc_root, pid, "cmdline"), "rb")
-    if not data:
-        return []
-    return [a.decode("utf-8", "replace") for a in data.rstrip(b"\0").split(b"\0")]
 
 
 def command_text(pid, proc_root=PROC):

@@ -23,6 +23,14 @@ action      A small dict interpreted by :func:`execute`: ``run`` (argv list),
             (truncate/garbage/bitflip/delete a file), ``nft_gc``.
 supervisor  A detached process per fault that runs the schedule on the
             monotonic clock and reverts at the deadline; SIGTERM reverts now.
+            It holds ``locks/<id>.lock`` (flock) for its whole life: one
+            supervisor per fault, and "is it alive" is a lock test.
+states      A record is ``scheduled`` (``start_at`` not reached, nothing
+            applied), ``active`` or ``revert_failed`` (revert tried, failed,
+            kept with its errors and retried); a reverted fault has no record.
+reaper      :func:`reap`, run at the start of every module: reverts overdue
+            faults whose supervisor is gone, restarts the missing supervisor
+            of the others.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,6 +41,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -44,9 +53,14 @@ import time
 
 DEFAULT_STATE_DIR = "/run/faultline"
 DEFAULT_LEASE = 3600.0
+SUPERVISOR_SCRIPT = "supervisor.py"
+START_TOLERANCE = 2.0       # seconds a start_at may lie in the past
+START_MAX_AHEAD = 86400.0   # ... and at most this far in the future
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff of a failed revert (seconds)
+LOCK_GRAB = 2.0             # seconds a new supervisor tries for its fault lock
 SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
 SUPERVISOR_NICE = -5    # schedule transitions before ordinary work (root only)
-HOUSEKEEPING_OPS = ("nft_gc",)
+HOUSEKEEPING_OPS = ("nft_gc", "ns_unpin")  # end-of-fault steps, not on a flap's clock
 # Crash-consistency tests only: "<role>:<n>" makes the n-th crash point reached by
 # a process of that role ("module" or "supervisor") SIGKILL itself, with no
 # clean-up of any kind.  Crash points: before every action, before the
@@ -111,6 +125,10 @@ def check_trusted(path, kind="directory"):
         parent = os.path.dirname(parent)
 
 
+class RecordUnreadable(EngineError):
+    """A record file exists but cannot be read or parsed."""
+
+
 # --------------------------------------------------------------------------
 # events
 # --------------------------------------------------------------------------
@@ -171,6 +189,15 @@ def proc_alive(pid, starttime=None):
     if starttime is not None and st != starttime:
         return False
     return proc_state(pid) != "Z"
+
+
+def proc_cmdline(pid, proc_root=PROC):
+    """argv of ``pid`` as a list (empty for kernel threads and gone processes)."""
+    try:
+        with open("%s/%d/cmdline" % (proc_root, int(pid)), "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except (IOError, OSError, ValueError):
+        return []
 
 
 def proc_identity(pid):
@@ -241,13 +268,41 @@ class Ledger(object):
         return os.path.join(self.faults_dir, fault_id + ".json")
 
     def get(self, fault_id):
+        """The record, or None when it is missing *or unreadable* (see :meth:`read`)."""
         try:
-            with open(self._path(fault_id), "r") as f:
-                return json.load(f)
-        except (IOError, OSError):
+            return self.read(fault_id)
+        except RecordUnreadable:
             return None
-        except ValueError:
-            return None
+
+    def read(self, fault_id):
+        """The record or None when there is none; raises RecordUnreadable when
+        the file exists but cannot be read or parsed (never 'reverted elsewhere')."""
+        path = self._path(fault_id)
+        try:
+            with open(path, "r") as f:
+                rec = json.load(f)
+        except (IOError, OSError) as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise RecordUnreadable("record %s is unreadable: %s" % (path, e))
+        except ValueError as e:
+            raise RecordUnreadable("record %s is unreadable: %s" % (path, e))
+        if not isinstance(rec, dict) or rec.get("id") != fault_id:
+            raise RecordUnreadable("record %s is not a fault record" % path)
+        return rec
+
+    def unreadable(self):
+        """Ids of record files that exist but cannot be parsed."""
+        out = []
+        if not os.path.isdir(self.faults_dir):
+            return out
+        for name in sorted(os.listdir(self.faults_dir)):
+            if name.endswith(".json"):
+                try:
+                    self.read(name[:-5])
+                except RecordUnreadable:
+                    out.append(name[:-5])
+        return out
 
     def put(self, record):
         self.ensure()
@@ -655,6 +710,47 @@ def crash_point():
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _do_ns_pin(action, runner):
+    """Bind-mount a process's network namespace (``src``, /proc/<pid>/ns/net)
+    onto ``dst`` so that it outlives the process: the revert then still finds
+    the namespace (and its rules) after the process has exited."""
+    src, dst, want = action["src"], action["dst"], action.get("ino")
+    if os.path.ismount(dst):
+        if want and os.stat(dst).st_ino != want:
+            raise EngineError("%s already pins another namespace" % dst)
+        return {"op": "ns_pin", "dst": dst, "pinned": False}
+    try:
+        ino = os.stat(src).st_ino
+    except OSError as e:
+        raise EngineError("cannot pin network namespace %s: %s" % (src, e.strerror))
+    if want and ino != want:
+        raise EngineError("network namespace %s is not the one planned (the process changed)" % src)
+    parent = os.path.dirname(dst)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o700)
+    os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    rc, out, err = runner(["mount", "--bind", src, dst], None)
+    if rc != 0:
+        os.unlink(dst)
+        raise EngineError("cannot pin network namespace %s: %s" % (src, (err or out).strip()))
+    return {"op": "ns_pin", "dst": dst, "pinned": True}
+
+
+def _do_ns_unpin(action, runner):
+    """Release a pin made by ``ns_pin`` (idempotent)."""
+    dst = action["dst"]
+    if os.path.ismount(dst):
+        rc, out, err = runner(["umount", dst], None)
+        if rc != 0:
+            raise EngineError("cannot release namespace pin %s: %s" % (dst, (err or out).strip()))
+    try:
+        os.unlink(dst)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise EngineError("cannot remove namespace pin %s: %s" % (dst, e.strerror))
+    return {"op": "ns_unpin", "dst": dst}
+
+
 def _do_sleep(action):
     time.sleep(float(action["seconds"]))
     return {"op": "sleep"}
@@ -671,6 +767,8 @@ ACTIONS = {
     "copy": (_do_copy, False),
     "corrupt": (_do_corrupt, False),
     "nft_gc": (_do_nft_gc, True),
+    "ns_pin": (_do_ns_pin, True),
+    "ns_unpin": (_do_ns_unpin, True),
     "sleep": (_do_sleep, False),
 }
 
@@ -734,6 +832,15 @@ def corrupt_action(path, mode, sha256=None, **where):
     return _action("corrupt", path=path, mode=mode, sha256=sha256, **where)
 
 
+def ns_pin_action(src, dst, ino=None):
+    """Bind-mount the network namespace ``src`` onto ``dst`` (checked against inode ``ino``)."""
+    return _action("ns_pin", src=src, dst=dst, ino=ino)
+
+
+def ns_unpin_action(dst):
+    return _action("ns_unpin", dst=dst)
+
+
 def nft_gc_action(prefix, family, table):
     return _action("nft_gc", prefix=list(prefix), family=family, table=table)
 
@@ -750,25 +857,213 @@ def execute_all(actions, runner=None):
 
 
 # --------------------------------------------------------------------------
+# the per-fault lock: one supervisor per fault
+# --------------------------------------------------------------------------
+
+def fault_lock_path(state_dir, fault_id):
+    Ledger(state_dir)._path(fault_id)  # validates the id
+    return os.path.join(state_dir, "locks", fault_id + ".lock")
+
+
+def try_fault_lock(state_dir, fault_id):
+    """Take the fault's lock without waiting: an fd, or None when it is held.
+
+    The supervisor holds it for its whole life, so a free lock means that no
+    supervisor runs for this fault (whatever a record says about pids).
+    """
+    path = fault_lock_path(state_dir, fault_id)
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        os.makedirs(d, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (IOError, OSError) as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return fd
+
+
+def release_fault_lock(fd):
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def supervisor_holder(state_dir, fault_id):
+    """Identity of the live supervisor of ``fault_id`` (from its lock file), or None.
+
+    ``{"pid": None, "busy": True}`` when the lock is held by someone that is not a
+    registered supervisor (a module or the reaper reverting the fault right now).
+    """
+    path = fault_lock_path(state_dir, fault_id)
+    if not os.path.exists(path):
+        return None
+    fd = try_fault_lock(state_dir, fault_id)
+    if fd is not None:
+        release_fault_lock(fd)
+        return None
+    try:
+        with open(path, "r") as f:
+            ident = json.loads(f.read() or "{}")
+    except (IOError, OSError, ValueError):
+        ident = {}
+    if ident.get("pid") and proc_alive(ident["pid"], ident.get("starttime")):
+        return ident
+    return {"pid": None, "busy": True}
+
+
+def _grab_fault_lock(state_dir, fault_id, seconds=LOCK_GRAB):
+    """The supervisor's own lock: retry briefly (another process may be testing it)."""
+    end = time.monotonic() + seconds
+    while True:
+        fd = try_fault_lock(state_dir, fault_id)
+        if fd is not None or time.monotonic() >= end:
+            return fd
+        time.sleep(0.01)
+
+
+# --------------------------------------------------------------------------
 # apply / revert a record under the ledger lock
 # --------------------------------------------------------------------------
 
-def revert_record(ledger, record, reason, by, runner=None):
-    """Revert a fault and drop its record. Idempotent; journals the outcome."""
+def _read_or(ledger, fault_id, memory=None):
+    """(record, unreadable): the fresh record, else ``memory`` when the file is
+    unreadable (a supervisor keeps its plan in memory for exactly this)."""
+    try:
+        return ledger.read(fault_id), False
+    except RecordUnreadable:
+        if memory is None:
+            raise
+        return memory, True
+
+
+def retry_delay(attempts):
+    """Backoff before the next try of a failed revert: 1, 2, 4 ... 60 s."""
+    return min(RETRY_MAX, RETRY_FIRST * (2 ** max(0, int(attempts) - 1)))
+
+
+def revert_record(ledger, record, reason, by, runner=None, memory=None, only_if_due=False):
+    """Revert a fault and drop its record; keep it as ``revert_failed`` when a step fails.
+
+    Idempotent; journals the outcome. Returns ``reverted`` True only when every
+    revert step succeeded (or nothing was ever applied). ``memory``: the plan
+    to use when the record file is unreadable. ``only_if_due``: do nothing when
+    the deadline (re-read under the lock) lies in the future: a renewal won.
+    """
+    fid = record["id"]
     with ledger:
-        current = ledger.get(record["id"])
+        current, unreadable = _read_or(ledger, fid, memory)
         if current is None:
-            return {"id": record["id"], "reverted": False, "errors": []}
+            return {"id": fid, "reverted": False, "errors": [], "gone": True}
+        if only_if_due and current.get("state") != "revert_failed" and \
+                float(current.get("deadline_mono", 0)) > time.monotonic() + 0.001 and not unreadable:
+            return {"id": fid, "reverted": False, "errors": [], "renewed": True}
+        if current.get("state") == "scheduled":
+            # start_at not reached: nothing was applied, nothing to undo
+            ledger.journal(fid, "cancelled", {"reason": reason, "by": by, "start_at": current.get("start_at")})
+            ledger.delete(fid)
+            return {"id": fid, "reverted": True, "errors": [], "cancelled": True}
         errors = execute_all(current.get("revert", []), runner)
         crash_point()
+        if errors:
+            attempts = int(current.get("revert_attempts") or 0) + 1
+            current.update(state="revert_failed", revert_errors=errors, revert_attempts=attempts,
+                           revert_reason=current.get("revert_reason") or reason, last_revert_try=time.time(),
+                           next_retry=time.time() + retry_delay(attempts))
+            ledger.put(current)
+            ledger.journal(fid, "revert_failed", {"reason": reason, "by": by, "errors": errors,
+                                                  "attempt": attempts, "next_retry": current["next_retry"]})
+            return {"id": fid, "reverted": False, "errors": errors, "state": "revert_failed",
+                    "attempts": attempts}
         # journal first: whoever waits for the record to vanish finds the event
-        ledger.journal(current["id"], "reverted", {
+        ledger.journal(fid, "reverted", {
             "reason": reason, "by": by, "kind": current.get("kind"),
-            "type": current.get("type"), "errors": errors,
-            "cycle": current.get("cycle"),
+            "type": current.get("type"), "errors": [], "cycle": current.get("cycle"),
+            "attempts": int(current.get("revert_attempts") or 0) + 1,
+            "record_unreadable": unreadable,
         })
-        ledger.delete(current["id"])
-    return {"id": record["id"], "reverted": True, "errors": errors}
+        ledger.delete(fid)
+    return {"id": fid, "reverted": True, "errors": []}
+
+
+# --------------------------------------------------------------------------
+# start_at: wall-clock instants
+# --------------------------------------------------------------------------
+
+def parse_instant(value):
+    """ISO 8601 (offset or Z; none means UTC) or unix seconds -> unix seconds (float)."""
+    import datetime  # only needed here
+    text = str(value).strip()
+    try:
+        t = float(text)
+    except ValueError:
+        t = None
+    if t is None:
+        iso = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+        try:
+            dt = datetime.datetime.fromisoformat(iso)
+        except ValueError:
+            raise EngineError("start_at %r is neither an ISO 8601 time (e.g. 2026-12-01T21:30:00Z) "
+                              "nor unix seconds" % (text,))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=datetime.timezone.utc)
+        t = dt.timestamp()
+    if math.isnan(t) or math.isinf(t):
+        raise EngineError("start_at must be a finite time, got %r" % (text,))
+    return t
+
+
+def check_start_at(value, now=None):
+    """Parse and bound a start_at: at most START_TOLERANCE s in the past, at most a day ahead."""
+    t = parse_instant(value)
+    now = time.time() if now is None else now
+    if t < now - START_TOLERANCE:
+        raise EngineError("start_at %s lies %.1f s in the past (tolerance %.0f s): refusing to apply late"
+                          % (iso_utc(t), now - t, START_TOLERANCE))
+    if t > now + START_MAX_AHEAD:
+        raise EngineError("start_at %s lies more than a day ahead (%.0f s): refusing"
+                          % (iso_utc(t), t - now))
+    return t
+
+
+def iso_utc(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + (".%06dZ" % int(round((t % 1) * 1e6) % 1000000))
+
+
+def clock_status(runner=None, timeout=2.0):
+    """Offset and error bound of the system clock from ``chronyc tracking``, or None."""
+    if shutil.which("chronyc") is None:
+        return None
+    try:
+        out = subprocess.run(["chronyc", "-n", "tracking"], stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=timeout, check=False).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    vals = {}
+    for line in out.splitlines():
+        key, _sep, rest = line.partition(":")
+        parts = rest.split()
+        if not parts:
+            continue
+        try:
+            num = float(parts[0])
+        except ValueError:
+            continue
+        if key.strip() == "System time":
+            vals["offset_s"] = -num if "slow" in rest else num  # + means fast of NTP time
+        elif key.strip() == "Root delay":
+            vals["root_delay_s"] = num
+        elif key.strip() == "Root dispersion":
+            vals["root_dispersion_s"] = num
+    if "offset_s" not in vals:
+        return None
+    # chrony's bound on the true time: |offset| + dispersion + delay / 2
+    vals["error_bound_s"] = abs(vals["offset_s"]) + vals.get("root_dispersion_s", 0.0) + \
+        vals.get("root_delay_s", 0.0) / 2.0
+    return vals
 
 
 # --------------------------------------------------------------------------
@@ -776,7 +1071,14 @@ def revert_record(ledger, record, reason, by, runner=None):
 # --------------------------------------------------------------------------
 
 def supervisor_script_path(state_dir):
-    return os.path.join(state_dir, "supervisor.py")
+    return os.path.join(state_dir, SUPERVISOR_SCRIPT)
+
+
+def is_supervisor_cmdline(argv):
+    """True for the command line of a faultline supervisor (any ledger)."""
+    argv = list(argv or [])
+    return len(argv) >= 2 and os.path.basename(argv[1]) == SUPERVISOR_SCRIPT and \
+        "--state-dir" in argv and "--id" in argv
 
 
 def install_supervisor(state_dir):
@@ -812,72 +1114,80 @@ def has_systemd():
     return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
 
 
-def spawn_supervisor(state_dir, fault_id, python=None):
+def systemd_run_argv(fault_id, argv):
+    """The transient unit of a supervisor: restarted when it dies of a signal
+    (SIGKILL, OOM) or an error; its spawned services outlive it (KillMode=process)."""
+    unit = "faultline-%s" % fault_id.replace("_", "-")
+    return ["systemd-run", "--quiet", "--collect", "--unit", unit,
+            "--property", "Restart=on-failure", "--property", "RestartSec=1",
+            "--property", "KillMode=process"] + argv
+
+
+def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
     """Start the dead-man switch for ``fault_id``; returns its pid identity.
 
     On a host booted with systemd it runs as a transient unit (the end of the
     SSH session cannot take it down); elsewhere it is double-forked into its
-    own session with stdio closed.
+    own session with stdio closed.  Whatever the way or the number of callers,
+    one supervisor runs: each one first takes the fault's lock, a second one
+    exits.  Returns the identity of the one that holds the lock (None when the
+    fault ended before it could be seen).
     """
     crash_point()
     script = install_supervisor(state_dir)
     python = python or sys.executable
     argv = [python, script, "--state-dir", state_dir, "--id", fault_id]
+    started = False
     if has_systemd():
-        unit = "faultline-%s" % fault_id.replace("_", "-")
-        rc = subprocess.call(["systemd-run", "--quiet", "--collect", "--unit", unit] + argv,
+        rc = subprocess.call(systemd_run_argv(fault_id, argv),
                              stdin=open(os.devnull, "rb"), stdout=open(os.devnull, "wb"),
                              stderr=open(os.devnull, "wb"))
-        if rc == 0:
-            for _dummy in range(100):
-                rec = Ledger(state_dir).get(fault_id)
-                if rec and rec.get("supervisor", {}).get("pid"):
-                    return rec["supervisor"]
-                time.sleep(0.02)
-    # double fork through a tiny intermediate so the supervisor is re-parented
-    p = subprocess.Popen(argv + ["--daemonize"], stdin=open(os.devnull, "rb"),
-                         stdout=subprocess.PIPE, stderr=open(os.devnull, "wb"),
-                         close_fds=True, start_new_session=True)
-    out = p.stdout.read().decode("ascii", "replace").strip()
-    p.wait()
-    try:
-        pid = int(out)
-    except ValueError:
-        raise EngineError("supervisor failed to start for fault %s" % fault_id)
-    ident = None
-    for _dummy in range(200):
-        ident = proc_identity(pid)
-        if ident["starttime"] is not None:
-            break
-        time.sleep(0.01)
+        started = rc == 0
+    if not started:
+        # double fork through a tiny intermediate so the supervisor is re-parented
+        p = subprocess.Popen(argv + ["--daemonize"], stdin=open(os.devnull, "rb"),
+                             stdout=subprocess.PIPE, stderr=open(os.devnull, "wb"),
+                             close_fds=True, start_new_session=True)
+        p.stdout.read()
+        p.wait()
     ledger = Ledger(state_dir)
-    with ledger:
-        rec = ledger.get(fault_id)
-        if rec is not None and not (rec.get("supervisor") or {}).get("pid"):
-            rec["supervisor"] = ident
-            ledger.put(rec)
-    return ident
+    end = time.monotonic() + timeout
+    while True:
+        ident = supervisor_holder(state_dir, fault_id)
+        if ident and ident.get("pid"):
+            return ident
+        if ledger.read(fault_id) is None:
+            return None  # already over (a zero duration, or reverted meanwhile)
+        if time.monotonic() > end:
+            raise EngineError("supervisor failed to start for fault %s within %.0fs" % (fault_id, timeout))
+        time.sleep(0.01)
 
 
 def stop_supervisor(ledger, record, timeout=10.0):
-    """Ask a fault's supervisor to revert now (SIGTERM) and wait for the record to go.
+    """Ask a fault's supervisor to revert now (SIGTERM) and wait for the outcome.
 
-    Returns True if the supervisor handled it, False if it was not running.
+    Returns True when the supervisor reverted the fault, False when no
+    supervisor runs, and the record when its revert failed (``revert_failed``:
+    the supervisor keeps retrying) or did not finish within ``timeout``.
     """
-    sup = record.get("supervisor") or {}
-    pid = sup.get("pid")
-    if not pid or not proc_alive(pid, sup.get("starttime")):
+    fid = record["id"]
+    sup = supervisor_holder(ledger.state_dir, fid)
+    if not sup or not sup.get("pid"):
         return False
+    tried = int(record.get("revert_attempts") or 0)
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(sup["pid"], signal.SIGTERM)
     except OSError:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ledger.get(record["id"]) is None and not proc_alive(pid, sup.get("starttime")):
+        rec = ledger.get(fid)
+        if rec is None and not proc_alive(sup["pid"], sup.get("starttime")):
             return True
+        if rec is not None and int(rec.get("revert_attempts") or 0) > tried:
+            return rec
         time.sleep(0.02)
-    return ledger.get(record["id"]) is None
+    return ledger.get(fid) or True
 
 
 class _Stop(Exception):
@@ -885,30 +1195,124 @@ class _Stop(Exception):
 
 
 def _sleep_until(ledger, fault_id, target_mono, state):
-    """Sleep until ``target_mono`` on the monotonic clock; re-read the record.
+    """Sleep until ``target_mono`` (or the record's deadline) on the monotonic clock.
 
-    Returns the fresh record, or None when it vanished (restored elsewhere).
+    Re-reads the record while it waits (a renewal moves the deadline).  Returns
+    the fresh record, or None when it vanished (reverted elsewhere).  An
+    unreadable record does not end the wait: the copy in ``state["memory"]`` is used.
     """
-    rec = ledger.get(fault_id)
     while True:
         if state.get("stop"):
             raise _Stop()
+        rec, _bad = _read_or(ledger, fault_id, state["memory"])
         if rec is None:
             return None
+        state["memory"] = rec
         now = time.monotonic()
         deadline = float(rec.get("deadline_mono", target_mono))
         wake = min(target_mono, deadline)
         if now >= wake:
             return rec
         time.sleep(min(SUPERVISOR_POLL, wake - now))
-        rec = ledger.get(fault_id)
+
+
+def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
+    """Revert; while it fails, keep the record and retry with backoff (SIGTERM: retry now).
+
+    Returns False when the revert did not happen because a renewal moved the deadline.
+    """
+    while True:
+        state["stop"] = False
+        mem = state.get("memory") or {"id": fault_id}
+        res = revert_record(ledger, mem, reason, "supervisor", memory=state.get("memory"),
+                            only_if_due=only_if_due)
+        if res.get("renewed"):
+            return False
+        if res.get("reverted") or res.get("gone"):
+            return True
+        rec, _bad = _read_or(ledger, fault_id, state.get("memory"))
+        if rec is None:
+            return True
+        state["memory"] = rec
+        end = time.monotonic() + retry_delay(res.get("attempts") or 1)
+        while time.monotonic() < end and not state.get("stop"):
+            time.sleep(SUPERVISOR_POLL)
+        reason = "retry"
+        only_if_due = False
+
+
+def _wait_for_start(ledger, fault_id, state):
+    """Sleep until the record's ``start_at`` (wall clock), then apply it.
+
+    Returns the applied record, or None when it was cancelled, missed or
+    failed.  The journal gets one ``applied`` event: the intended instant, the
+    actual wall and monotonic times and, where chrony runs, the clock's error bound.
+    """
+    while True:
+        if state.get("stop"):
+            raise _Stop()
+        rec, _bad = _read_or(ledger, fault_id, state["memory"])
+        if rec is None:
+            return None
+        state["memory"] = rec
+        start_at = float(rec["start_at"])
+        left = start_at - time.time()
+        if left <= 0:
+            break
+        # wall-clock target (a clock step is followed), short sleeps at the end
+        time.sleep(min(SUPERVISOR_POLL, left) if left > 0.002 else 0.0002)
+    late = time.time() - start_at
+    if late > START_TOLERANCE:
+        # this supervisor came too late (e.g. restarted after start_at): never apply late silently
+        with ledger:
+            if ledger.get(fault_id) is not None:
+                ledger.journal(fault_id, "start_missed", {"start_at": start_at, "late_s": late})
+                ledger.delete(fault_id)
+        return None
+    with ledger:
+        rec, _bad = _read_or(ledger, fault_id, state["memory"])
+        if rec is None or rec.get("state") != "scheduled":
+            return rec
+        wall0, mono0 = time.time(), time.monotonic()
+        try:
+            if (rec.get("schedule") or {}).get("mode") != "flap":
+                execute(rec["apply"])
+        except Exception as e:  # noqa: BLE001 -- roll back whatever half-applied
+            errors = execute_all(rec["revert"])
+            ledger.journal(fault_id, "apply_failed", {"error": str(e), "rollback_errors": errors,
+                                                      "start_at": start_at})
+            ledger.delete(fault_id)
+            return None
+        wall1, mono1 = time.time(), time.monotonic()
+        span = float(rec.get("span") or 0.0)
+        rec.update(state="active", applied=wall1, deadline=wall0 + span, deadline_mono=mono0 + span,
+                   lease_until=wall0 + float(rec.get("lease") or DEFAULT_LEASE))
+        if (rec.get("schedule") or {}).get("mode") == "flap":
+            rec["schedule"].update(start=wall0, start_mono=mono0)
+        else:
+            rec["cycle"], rec["phase"] = 1, "down"
+        ledger.put(rec)
+    state["memory"] = rec
+    detail = {"intended": start_at, "wall": wall0, "mono": mono0, "lag_s": wall0 - start_at,
+              "applied_wall": wall1, "applied_lag_s": wall1 - start_at, "clock": clock_status()}
+    ledger.journal(fault_id, "applied", detail, ts=wall0)
+    if (rec.get("schedule") or {}).get("mode") != "flap":
+        ledger.journal(fault_id, "down", {"cycle": 1, "type": rec.get("type"), "summary": rec.get("summary")},
+                       ts=wall1)
+    return rec
 
 
 def run_supervisor(state_dir, fault_id):
     """Body of the supervisor process. Returns an exit code."""
     ledger = Ledger(state_dir)
-    state = {"stop": False}
     _CRASH["role"] = "supervisor"
+    lock = _grab_fault_lock(state_dir, fault_id)
+    if lock is None:
+        return 0  # another supervisor owns this fault: one per fault
+    me = proc_identity(os.getpid())
+    os.ftruncate(lock, 0)
+    os.write(lock, json.dumps(me).encode("ascii"))
+    state = {"stop": False, "memory": None}
 
     def _term(signum, frame):
         state["stop"] = True
@@ -922,43 +1326,65 @@ def run_supervisor(state_dir, fault_id):
         pass  # not root: run at normal priority
 
     with ledger:
-        rec = ledger.get(fault_id)
+        try:
+            rec = ledger.read(fault_id)
+        except RecordUnreadable as e:
+            # no plan to keep: journal it for fault_info and restore
+            ledger.journal(fault_id, "supervisor_failed", {"error": str(e)})
+            return 0
         if rec is None:
             return 0
-        rec["supervisor"] = proc_identity(os.getpid())
+        previous = rec.get("supervisor")
+        rec["supervisor"] = me
         ledger.put(rec)
-        ledger.journal(fault_id, "supervisor_started", {"pid": os.getpid(),
-                                                        "deadline": rec.get("deadline")})
+        ledger.journal(fault_id, "supervisor_started", {"pid": me["pid"], "deadline": rec.get("deadline"),
+                                                        "state": rec.get("state"),
+                                                        "replaces": previous})
+    state["memory"] = rec
     try:
+        if rec.get("state") == "revert_failed":
+            _revert_until_done(ledger, fault_id, "retry", state)
+            return 0
+        if rec.get("state") == "scheduled":
+            rec = _wait_for_start(ledger, fault_id, state)
+            if rec is None:
+                return 0
         sched = rec.get("schedule") or {"mode": "hold"}
         if sched.get("mode") == "flap":
             _run_flap(ledger, fault_id, rec, state)
+            if state["memory"] is not None:
+                _revert_until_done(ledger, fault_id, "schedule_end", state)
         else:
-            rec = _sleep_until(ledger, fault_id, float("inf"), state)
-            if rec is not None:
+            while True:
+                rec = _sleep_until(ledger, fault_id, float("inf"), state)
+                if rec is None:
+                    break
                 reason = "duration" if rec.get("duration") else "lease"
-                revert_record(ledger, rec, reason, "supervisor")
+                if _revert_until_done(ledger, fault_id, reason, state, only_if_due=True):
+                    break
     except _Stop:
-        rec = ledger.get(fault_id)
-        if rec is not None:
-            revert_record(ledger, rec, "signal", "supervisor")
+        _revert_until_done(ledger, fault_id, "signal", state)
     return 0
 
 
 def _run_flap(ledger, fault_id, rec, state):
-    """Alternate apply/revert on a fixed grid t0 + k*period (no drift)."""
+    """Alternate apply/revert on a fixed grid t0 + k*period (no drift).
+
+    Leaves ``state["memory"]`` None when the record vanished (reverted elsewhere).
+    """
     sched = rec["schedule"]
     down_for, up_for = float(sched["down_for"]), float(sched["up_for"])
     period = down_for + up_for
     t0 = float(sched.get("start_mono", time.monotonic()))
     end = float(rec["deadline_mono"])
     n = int(rec.get("cycle") or 0)
-    if n == 0:
+    if n == 0 and not rec.get("start_at"):
         # anchor the grid at the moment the schedule really starts (this
         # process's start-up takes a while); the period keeps its length
         with ledger:
-            rec = ledger.get(fault_id)
+            rec, _bad = _read_or(ledger, fault_id, state["memory"])
             if rec is None:
+                state["memory"] = None
                 return
             shift = time.monotonic() - t0
             t0 += shift
@@ -966,23 +1392,29 @@ def _run_flap(ledger, fault_id, rec, state):
             rec["schedule"]["start_mono"], rec["schedule"]["start"] = t0, time.time()
             rec["deadline_mono"], rec["deadline"] = end, float(rec["deadline"]) + shift
             ledger.put(rec)
+            state["memory"] = rec
     while True:
         start_down = t0 + n * period
         if start_down >= end:
             break
         rec = _sleep_until(ledger, fault_id, start_down, state)
-        if rec is None or time.monotonic() >= float(rec["deadline_mono"]):
+        if rec is None:
+            state["memory"] = None
+            return
+        if time.monotonic() >= float(rec["deadline_mono"]):
             break
         n += 1
         woke = time.monotonic()
         with ledger:
-            rec = ledger.get(fault_id)
+            rec, _bad = _read_or(ledger, fault_id, state["memory"])
             if rec is None:
+                state["memory"] = None
                 return
             errors = execute_all(rec["apply"])
             done = time.monotonic()
             rec["cycle"], rec["phase"] = n, "down"
             ledger.put(rec)
+            state["memory"] = rec
             ledger.journal(fault_id, "down", {"cycle": n, "scheduled_mono": start_down,
                                               "lag_s": woke - start_down,
                                               "applied_lag_s": done - start_down,
@@ -990,11 +1422,13 @@ def _run_flap(ledger, fault_id, rec, state):
         up_at = min(start_down + down_for, end)
         rec = _sleep_until(ledger, fault_id, up_at, state)
         if rec is None:
+            state["memory"] = None
             return
         woke = time.monotonic()
         with ledger:
-            rec = ledger.get(fault_id)
+            rec, _bad = _read_or(ledger, fault_id, state["memory"])
             if rec is None:
+                state["memory"] = None
                 return
             # housekeeping (deleting an emptied table) waits for the end of the
             # schedule: only the steps that bring the network up are on the clock
@@ -1002,12 +1436,74 @@ def _run_flap(ledger, fault_id, rec, state):
             done = time.monotonic()
             rec["phase"] = "up"
             ledger.put(rec)
+            state["memory"] = rec
             ledger.journal(fault_id, "up", {"cycle": n, "scheduled_mono": up_at,
                                             "lag_s": woke - up_at, "applied_lag_s": done - up_at,
                                             "errors": errors})
-    rec = ledger.get(fault_id)
-    if rec is not None:
-        revert_record(ledger, rec, "schedule_end", "supervisor")
+
+
+# --------------------------------------------------------------------------
+# the reaper: run at the start of every module
+# --------------------------------------------------------------------------
+
+def reap(state_dir=DEFAULT_STATE_DIR, runner=None):
+    """Finish what dead supervisors left: cheap, never raises.
+
+    For each record whose fault lock is free (no supervisor runs): when it is
+    overdue (deadline passed, start_at missed, or a failed revert due for its
+    retry) revert it here, holding the lock; otherwise start a new supervisor.
+    Returns one dict per record acted on.
+    """
+    out = []
+    try:
+        faults_dir = os.path.join(state_dir, "faults")
+        if not os.path.isdir(faults_dir) or not os.access(faults_dir, os.W_OK | os.X_OK):
+            return out
+        ledger = Ledger(state_dir)
+        names = sorted(n[:-5] for n in os.listdir(faults_dir) if n.endswith(".json"))
+    except (OSError, EngineError):
+        return out
+    for fid in names:
+        try:
+            fd = try_fault_lock(state_dir, fid)
+            if fd is None:
+                continue  # its supervisor runs (or someone is reverting it now)
+            restart = False
+            try:
+                with ledger:
+                    try:
+                        rec = ledger.read(fid)
+                    except RecordUnreadable as e:
+                        out.append({"id": fid, "action": "none", "error": str(e)})
+                        continue
+                    if rec is None:
+                        continue
+                    sup = rec.get("supervisor") or {}
+                    if sup.get("pid") and proc_alive(sup["pid"], sup.get("starttime")) and \
+                            is_supervisor_cmdline(proc_cmdline(sup["pid"])):
+                        continue  # a supervisor of an older version (no lock) still runs
+                    now = time.time()
+                    if rec.get("state") == "scheduled":
+                        due = now > float(rec.get("start_at") or 0) + START_TOLERANCE
+                    elif rec.get("state") == "revert_failed":
+                        due = now >= float(rec.get("next_retry") or 0)
+                    else:
+                        due = now >= float(rec.get("deadline") or 0)
+                    if due:
+                        res = revert_record(ledger, rec, "orphan", "reaper", runner)
+                        out.append(dict(res, action="reverted" if res["reverted"] else "revert_failed"))
+                        restart = not res["reverted"] and not res.get("gone")
+                    else:
+                        restart = True
+            finally:
+                release_fault_lock(fd)
+            if restart:
+                Ledger(state_dir).journal(fid, "supervisor_lost", {"by": "reaper"})
+                sup = spawn_supervisor(state_dir, fid)
+                out.append({"id": fid, "action": "supervisor_restarted", "supervisor": sup})
+        except Exception as e:  # noqa: BLE001 -- the reaper must never break the module that runs it
+            out.append({"id": fid, "action": "error", "error": "%s: %s" % (type(e).__name__, e)})
+    return out
 
 
 def _daemonize_and_report():

@@ -58,6 +58,16 @@ def netns_prefix(netns):
     return ["ip", "netns", "exec", s]
 
 
+def pid_netns_path(netns):
+    """``/proc/<pid>/ns/net`` when ``netns`` names a process (a pid or that path), else None."""
+    s = str(netns or "")
+    if s.isdigit():
+        return "/proc/%s/ns/net" % s
+    if re.match(r"^/proc/[0-9]+/ns/net$", s):
+        return s
+    return None
+
+
 # --------------------------------------------------------------------------
 # backends
 # --------------------------------------------------------------------------
@@ -219,10 +229,36 @@ class NetworkFault(Fault):
                     rules.append(a + m + verdict)
         return rules
 
+    # --- a process's namespace, pinned so that it outlives the process -------
+    def netns_pin(self):
+        """The ``ns_pin`` action for a ``netns`` given as a process, or None.
+
+        The namespace is bind-mounted under the ledger at apply and released
+        after revert, so a revert still reaches the rules after the process exited.
+        """
+        src = pid_netns_path(self.params.get("netns"))
+        if not src or not self.owner:
+            return None
+        try:
+            ino = os.stat(src).st_ino
+        except OSError:
+            raise EngineError("netns: no process with pid %s" % src.split("/")[2])
+        return {"op": "ns_pin", "src": src, "ino": ino,
+                "dst": os.path.join(self.owner, "netns", self.fault_id)}
+
+    def prefix(self):
+        """Command prefix for the fault's namespace: its pin once it is in place."""
+        if self.owner and pid_netns_path(self.params.get("netns")):
+            dst = os.path.join(self.owner, "netns", self.fault_id)
+            if os.path.ismount(dst):
+                return ["nsenter", "--net=%s" % dst]
+        return netns_prefix(self.params.get("netns"))
+
     # --- plan -----------------------------------------------------------------
     def plan(self):
         p = self.params
-        prefix = netns_prefix(p.get("netns"))
+        pin = self.netns_pin()
+        prefix = ["nsenter", "--net=%s" % pin["dst"]] if pin else netns_prefix(p.get("netns"))
         backend = self.backend or "nft"
         apply, revert, preview = [], [], []
         if backend == "nft":
@@ -260,6 +296,9 @@ class NetworkFault(Fault):
                     revert.append({"op": "run", "argv": prefix + [tool, "-w", "-D", IPT_CHAINS[d], "-j", c], "ok_rc": "any"})
                     revert.append({"op": "run", "argv": prefix + [tool, "-w", "-F", c], "ok_rc": "any"})
                     revert.append({"op": "run", "argv": prefix + [tool, "-w", "-X", c], "ok_rc": "any"})
+        if pin:
+            apply.insert(0, pin)
+            revert.append({"op": "ns_unpin", "dst": pin["dst"]})
         return dict(type=p["type"], summary=self.summary(), apply=apply, revert=revert,
                     params=dict(self.identity(), backend=backend,
                                 chains=[self.chain(d) if backend == "nft" else self.ipt_chain(d)
@@ -288,7 +327,7 @@ class NetworkFault(Fault):
         return "network %s on %s" % (what, ", ".join(scope))
 
     def probe_active(self, runner):
-        prefix = netns_prefix(self.params.get("netns"))
+        prefix = self.prefix()
         if (self.backend or "nft") == "nft":
             for d in self.directions():
                 rc, _o, _e = runner(prefix + ["nft", "list", "chain", TABLE_FAMILY, TABLE_NAME, self.chain(d)], None)

@@ -26,12 +26,13 @@ import re
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.procfs import (
     PROC, ancestry, cmdline, describe, list_pids, listening_pids, read_pidfile, socket_owners, tcp_sockets,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    EngineError, has_systemd, proc_starttime, run_action, signal_action, spawn_action, subprocess_runner,
-    wait_exit_action, wait_port_action,
+    DEFAULT_STATE_DIR, EngineError, has_systemd, is_supervisor_cmdline, proc_starttime, run_action,
+    signal_action, spawn_action, subprocess_runner, wait_exit_action, wait_port_action,
 )
 
 
@@ -56,6 +57,30 @@ def ssh_session_pids(environ=None, proc_root=PROC):
     return socket_owners(inodes, proc_root)
 
 
+def faultline_pids(state_dirs=(), proc_root=PROC):
+    """pids of the collection's own processes, which a process fault never touches.
+
+    Supervisors of any ledger, by their command line (``<state_dir>/supervisor.py
+    --state-dir ... --id ...``), and the running background workers (probes,
+    data generators) of ``state_dirs`` and the default ledger, by their meta
+    (pid and start time).
+    """
+    out = set()
+    for pid in list_pids(proc_root):
+        if is_supervisor_cmdline(cmdline(pid, proc_root)):
+            out.add(pid)
+    for sd in set(list(state_dirs) + [DEFAULT_STATE_DIR]) if proc_root == PROC else ():
+        if not sd:
+            continue
+        try:
+            for meta in background.list_workers(sd):
+                if meta.get("running"):
+                    out.add(int(meta["pid"]))
+        except (OSError, EngineError):
+            continue
+    return out
+
+
 # --------------------------------------------------------------------------
 # target resolution and refusals
 # --------------------------------------------------------------------------
@@ -68,6 +93,7 @@ def find_targets(params, proc_root=PROC, environ=None):
     controller's session.
     """
     mine = set(ancestry(proc_root=proc_root))
+    ours = faultline_pids([params.get("state_dir")], proc_root)
     if params.get("pid") is not None:
         pids = [int(params["pid"])]
         if procfs.stat(pids[0], proc_root) is None:
@@ -92,8 +118,8 @@ def find_targets(params, proc_root=PROC, environ=None):
             raise EngineError("match is not a valid regular expression: %s" % e)
         pids = []
         for pid in list_pids(proc_root):
-            if pid in mine:
-                continue  # never our own ancestry (e.g. the play's command line)
+            if pid in mine or pid in ours:
+                continue  # never our own ancestry (the play's command line) nor a faultline supervisor/worker
             argv = cmdline(pid, proc_root)
             if argv and rx.search(" ".join(argv)):
                 pids.append(pid)
@@ -112,12 +138,13 @@ def find_targets(params, proc_root=PROC, environ=None):
     if len(found) > 1 and not params.get("allow_multiple"):
         raise EngineError("%s hits %d processes (%s); set allow_multiple: true to target them all" % (
             how, len(found), ", ".join("%d %s" % (t["pid"], " ".join(t["cmdline"])[:60]) for t in found)))
-    refuse(found, proc_root=proc_root, environ=environ, mine=mine)
+    refuse(found, proc_root=proc_root, environ=environ, mine=mine, ours=ours)
     return found
 
 
-def refuse(targets, proc_root=PROC, environ=None, mine=None):
+def refuse(targets, proc_root=PROC, environ=None, mine=None, ours=None):
     mine = set(ancestry(proc_root=proc_root)) if mine is None else mine
+    ours = faultline_pids(proc_root=proc_root) if ours is None else ours
     ssh = set(ssh_session_pids(environ, proc_root))
     for t in targets:
         pid = t["pid"]
@@ -127,6 +154,9 @@ def refuse(targets, proc_root=PROC, environ=None, mine=None):
             raise EngineError("refusing to touch pid %d: it is this module's own ancestry" % pid)
         if pid in ssh:
             raise EngineError("refusing to touch pid %d: it serves the controller's SSH session" % pid)
+        if pid in ours:
+            raise EngineError("refusing to touch pid %d: it is a faultline supervisor or worker "
+                              "(it reverts faults; stop it with faultline.chaos.restore)" % pid)
 
 
 def idents(targets):

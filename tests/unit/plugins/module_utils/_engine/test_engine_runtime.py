@@ -74,6 +74,7 @@ def test_action_vocabulary_is_one_table_with_a_constructor_per_op():
         rt.wait_exit_action({"pid": 2, "starttime": 5}, 3, True), rt.spawn_action(["sleep", "1"]),
         rt.wait_port_action(3317), rt.copy_action("/a", "/b", sha256="0" * 64),
         rt.corrupt_action("/a", "truncate", offset=4), rt.nft_gc_action([], "inet", "faultline"),
+        rt.ns_pin_action("/proc/7/ns/net", "/run/faultline/netns/x", 42), rt.ns_unpin_action("/run/faultline/netns/x"),
         {"op": "sleep", "seconds": 0},
     ]
     assert sorted(a["op"] for a in made) == sorted(rt.ACTIONS)

@@ -75,10 +75,13 @@ SAMPLES = {
 
 
 def fault_kinds():
+    """Every Fault subclass of the collection, and the toy kind of this file
+    (test doubles of other test files are theirs)."""
     out, todo = [], list(Fault.__subclasses__())
     while todo:
         cls = todo.pop(0)
-        out.append(cls)
+        if cls.__module__.startswith("ansible_collections.") or cls.__module__ == __name__:
+            out.append(cls)
         todo.extend(cls.__subclasses__())
     return out
 
