@@ -216,7 +216,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql a
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
     ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PORT, SECONDS, count, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PORT, SECONDS, count, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     EngineError, sha256_file,
 )
@@ -347,13 +347,13 @@ def main():
         duration=dict(type="float"),
     )
     argument_spec.update(db.login_spec("replica_"))
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, dict(BOUNDS, **db.MYSQL_BOUNDS),
         argument_spec=argument_spec,
         mutually_exclusive=[("file", "target")],
         required_if=[("state", "corrupted", ("file", "target"), True)],
         supports_check_mode=True,
     )
-    enforce(module, dict(BOUNDS, **db.MYSQL_BOUNDS))
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if p["start_at"] and p["state"] == "restored":

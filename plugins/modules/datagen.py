@@ -280,7 +280,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import LEASE, SECONDS, Bound, count, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import LEASE, SECONDS, Bound, count, checked_module
 
 KIND = "datagen"
 WORKER_KEYS = ("run_id", "database", "table", "columns", "count", "interval", "rate", "total", "duration",
@@ -327,14 +327,14 @@ def main():
         lease=dict(type="float", default=3600.0),
         stop_timeout=dict(type="float", default=30.0),
     )
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=spec,
         supports_check_mode=True,
         required_together=[("count", "interval")],
         mutually_exclusive=[("rate", "interval")],
         required_if=[("state", "stopped", ["run_id"])],
     )
-    enforce(module, BOUNDS)
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     state, state_dir = p["state"], p["state_dir"]

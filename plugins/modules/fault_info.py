@@ -194,7 +194,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql a
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     TABLE_FAMILY, TABLE_NAME, list_owned, netns_prefix,
 )
@@ -225,7 +225,8 @@ BOUNDS = dict(events_since=TIMESTAMP, journal_since=TIMESTAMP, mysql=db.MYSQL_BO
 
 
 def main():
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=dict(
             state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             fault_id=dict(type="str"),
@@ -244,7 +245,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    enforce(module, BOUNDS)
     reaped = reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     engine = FaultEngine(module, state_dir=p["state_dir"])

@@ -288,7 +288,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
     ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PERCENT, PORT, SECONDS, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PERCENT, PORT, SECONDS, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     NetworkFault, detect_backend, lockout_reason, netns_prefix,
@@ -338,13 +338,13 @@ def main():
         service_host=dict(type="str", default="127.0.0.1"),
         service_stop_timeout=dict(type="float", default=60.0),
     )
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[("port", "ports"), ("service_unit", "service_pidfile")],
         required_if=[("type", "loss", ("loss_percent",))],
     )
-    enforce(module, BOUNDS)
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     ports = list(p["ports"] or [])

@@ -366,7 +366,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import MYSQL_BOUNDS, mysql_common_argument_spec
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
-    LEASE, PORT, SECONDS, TIMESTAMP, count, enforce,
+    LEASE, PORT, SECONDS, TIMESTAMP, count, checked_module,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._probes import guard, runner
 from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import KINDS, validate
@@ -412,7 +412,8 @@ BOUNDS = dict(MYSQL_BOUNDS, interval=SECONDS, timeout=SECONDS, lease=LEASE, expe
 
 
 def main():
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=argument_spec(),
         required_if=[("state", "started", ["kind"]), ("state", "sampled", ["kind"]),
                      ("kind", "tcp", ["port"]), ("kind", "http", ["url"]),
@@ -420,7 +421,6 @@ def main():
         mutually_exclusive=[("fault_ids", "windows")],
         supports_check_mode=True,
     )
-    enforce(module, BOUNDS)
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     state, name, sd = p["state"], p["name"], p["state_dir"]

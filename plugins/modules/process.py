@@ -221,7 +221,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
     ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PID, PORT, SECONDS, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PID, PORT, SECONDS, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     EngineError, execute, run_action, signal_action, wait_port_action,
 )
@@ -329,7 +329,8 @@ def main():
         start_timeout=dict(type="float", default=60.0),
         duration=dict(type="float"),
     )
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=argument_spec,
         mutually_exclusive=[("pid", "pidfile", "match")],
         required_one_of=[("pid", "pidfile", "port", "match", "unit")],
@@ -337,7 +338,6 @@ def main():
                      ("state", "restarted", ("start_argv", "unit"), True)],
         supports_check_mode=True,
     )
-    enforce(module, BOUNDS)
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     params = dict(module.params)
     if params["start_at"] and params["state"] in ("resumed", "restarted"):

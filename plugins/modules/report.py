@@ -247,7 +247,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import TIMESTAMP, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._report import writer
 from ansible_collections.faultline.chaos.plugins.module_utils._report.model import (
@@ -267,7 +267,8 @@ BOUNDS = dict(started=TIMESTAMP, finished=TIMESTAMP)
 
 
 def main():
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=dict(
             scenario=dict(type="str", required=True),
             template=dict(type="str", default="generic", choices=list(TEMPLATES)),
@@ -294,7 +295,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    enforce(module, BOUNDS)
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     try:
         report, texts, warnings = writer.build(module.params, time.time(), _tester())

@@ -130,7 +130,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     DEFAULT_STATE_DIR, EngineError, execute_all,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import enforce
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     list_owned, netns_prefix, sweep_actions,
 )
@@ -143,7 +143,8 @@ def _of_run(meta, run_id):
 
 
 def main():
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, {},
         argument_spec=dict(
             state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             kinds=dict(type="list", elements="str", choices=["network", "service", "process", "binlog"]),
@@ -154,7 +155,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    enforce(module, {})  # no numeric option today; any added later is still checked as finite
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if os.geteuid() != 0:

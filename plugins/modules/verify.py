@@ -237,7 +237,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
-    PORT, SECONDS, SECONDS_OR_ZERO, count, enforce,
+    PORT, SECONDS, SECONDS_OR_ZERO, count, checked_module,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen import ranges as rng
 from ansible_collections.faultline.chaos.plugins.module_utils._verify.checker import Verifier, failure_message
@@ -279,9 +279,8 @@ BOUNDS = dict(source_port=PORT, destination_port=PORT, connect_timeout=SECONDS, 
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_by={"acked_ranges": "datagen_run_id", "indeterminate_ranges": "datagen_run_id"})
-    enforce(module, BOUNDS)
+    module = checked_module(AnsibleModule, BOUNDS, argument_spec=argument_spec(), supports_check_mode=True,
+                            required_by={"acked_ranges": "datagen_run_id", "indeterminate_ranges": "datagen_run_id"})
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = dict(module.params)
     try:

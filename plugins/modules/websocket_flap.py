@@ -302,7 +302,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
-    PID, PORT, Bound, count, enforce, milliseconds,
+    PID, PORT, Bound, count, checked_module, milliseconds,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap
@@ -316,7 +316,8 @@ BOUNDS = dict(iterations=count(1, 100000), hold_ms=milliseconds(0, 3600000), gap
 
 
 def main():
-    module = AnsibleModule(
+    module = checked_module(
+        AnsibleModule, BOUNDS,
         argument_spec=dict(
             url=dict(type="str", required=True),
             iterations=dict(type="int", default=20),
@@ -357,7 +358,6 @@ def main():
         required_together=[("log_file", "cleanup_pattern")],
         supports_check_mode=True,
     )
-    enforce(module, BOUNDS)
     reap_orphans(module)  # first: finish what a dead supervisor left on this host
     p = module.params
     if not flap.HAS_WEBSOCKETS:

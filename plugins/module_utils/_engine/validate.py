@@ -190,3 +190,41 @@ def enforce(module, bounds):
     errors = problems(module.params, bounds, getattr(module, "argument_spec", None))
     if errors:
         module.fail_json(msg="; ".join(errors))
+
+
+def _raw_spec(spec):
+    """The same options with every type relaxed to raw (no_log and aliases kept)."""
+    return dict((name, dict(type="raw", no_log=bool(opt.get("no_log")), aliases=list(opt.get("aliases") or [])))
+                for name, opt in spec.items())
+
+
+def _non_finite(value):
+    if isinstance(value, float):
+        return math.isnan(value) or math.isinf(value)
+    if isinstance(value, str):
+        return value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan")
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def checked_module(module_class, bounds, **kwargs):
+    """Build the module (``module_class(**kwargs)``) and :func:`enforce` its bounds.
+
+    ansible-core's own ``int`` conversion raises ``OverflowError`` on ``inf``
+    (``int(Decimal('Infinity'))``) while it parses the arguments, before the
+    module could say anything: the user saw a traceback.  Here that case gets
+    the same ``fail_json`` as any other out-of-range number.
+    """
+    try:
+        module = module_class(**kwargs)
+    except OverflowError:
+        spec = kwargs.get("argument_spec") or {}
+        bare = module_class(argument_spec=_raw_spec(spec), supports_check_mode=True)
+        bad = sorted(name for name in spec if _non_finite(bare.params.get(name)))
+        bare.fail_json(msg="; ".join("%s=%s is out of range: must be a finite number" % (name, bare.params[name])
+                                     for name in bad) or "a number in the arguments is not finite")
+    enforce(module, bounds)
+    return module

@@ -187,9 +187,6 @@ for _name in sorted(MODULES):
     INT_CASES += [(_name, _opt) for _opt, _o in sorted(_spec.items()) if _o.get("type") == "int"]
 
 
-@pytest.mark.xfail(reason="float inf/nan for an int option: ansible-core's int check raises OverflowError/"
-                          "ValueError (traceback) before the module runs; numbers are the shared validator's, "
-                          "fixed on branch validate", strict=False)
 @pytest.mark.parametrize("name,option", INT_CASES)
 def test_non_finite_numbers_for_int_options_are_refused(name, option):
     module = MODULES[name]

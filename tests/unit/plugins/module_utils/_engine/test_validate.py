@@ -207,7 +207,7 @@ def test_every_numeric_option_has_a_bound(mod, monkeypatch, tmp_path, nothing_ru
     def recorder(module, bounds):
         seen.update(spec=module.argument_spec, bounds=bounds)
         raise Enforced()
-    monkeypatch.setattr(mod, "enforce", recorder)
+    monkeypatch.setattr(v, "enforce", recorder)  # checked_module calls it
     with patch_module_args(dict(base_args(mod, tmp_path), _ansible_check_mode=True)):
         with pytest.raises(Enforced):
             mod.main()
