@@ -303,14 +303,14 @@ def corrupt(module, engine, p):
 
 def restore(module, engine, p):
     want = p["file"]
-    recs = [r for r in engine.ledger.list() if r.get("kind") == "binlog"]
-    if want and want != "all":
-        recs = [r for r in recs if want in (r["params"].get("path"), r["params"].get("file"))]
+
+    def named(rec):
+        return want in (rec["params"].get("path"), rec["params"].get("file"))
+
     restored = []
-    for rec in recs:
-        path, sha = rec["params"]["path"], rec["params"]["sha256"]
-        out = engine.revert(rec["id"], reason="restored", by="module")
-        entry = dict(fault_id=rec["id"], file=path, sha256=sha, backup=rec["params"].get("backup"))
+    for out in engine.revert_where("binlog", named if want and want != "all" else None, reason="restored"):
+        path, sha = out["params"]["path"], out["params"]["sha256"]
+        entry = dict(fault_id=out["id"], file=path, sha256=sha, backup=out["params"].get("backup"))
         if not module.check_mode:
             entry["verified"] = os.path.exists(path) and sha256_file(path) == sha
             entry["errors"] = out.get("errors", [])

@@ -215,6 +215,33 @@ def test_effect_gone_behind_our_back_is_applied_again(cls, fake_module, engine_c
     assert engine.ledger.get(first["fault_id"]) is not None
 
 
+def test_revert_where_reverts_exactly_the_matching_faults(fake_module, engine_calls, tmp_path):
+    engine = FaultEngine(fake_module(), state_dir=str(tmp_path))
+    ids = {}
+    for cls in (FileTouchFault, bl.BinlogFault):
+        make, params, other = SAMPLES[cls]
+        ids[cls] = [engine.apply(make(copy.deepcopy(p)), lease=60)["fault_id"] for p in (params, other)]
+    toy_a, toy_b = ids[FileTouchFault]
+    out = engine.revert_where("file_touch", lambda rec: rec["params"]["path"] == "/tmp/faultline-toy", reason="scope")
+    assert [r["id"] for r in out] == [toy_a] and out[0]["reverted"] and out[0]["params"] == {"path": "/tmp/faultline-toy"}
+    assert out[0]["kind"] == "file_touch" and out[0]["summary"] == "file /tmp/faultline-toy present"
+    assert sorted(r["id"] for r in engine.faults()) == sorted([toy_b] + ids[bl.BinlogFault])
+    assert [r["id"] for r in engine.faults(["binlog"])] == sorted(ids[bl.BinlogFault])
+    assert sorted(r["id"] for r in engine.revert_where(["binlog", "file_touch"])) == sorted([toy_b] + ids[bl.BinlogFault])
+    assert engine.faults() == [] and engine.revert_where("file_touch") == []
+
+
+def test_run_now_runs_and_journals_or_in_check_mode_nothing(fake_module, tmp_path):
+    marker = tmp_path / "ran"
+    actions = [rt.run_action(["touch", str(marker)])]
+    dry = FaultEngine(fake_module(check_mode=True, run=rt.subprocess_runner), state_dir=str(tmp_path))
+    assert dry.run_now("toy_restart", "restarted", actions) is None and not marker.exists()
+    engine = FaultEngine(fake_module(run=rt.subprocess_runner), state_dir=str(tmp_path))
+    results = engine.run_now("toy_restart", "restarted", actions, lambda res: {"ops": [r["op"] for r in res]})
+    assert marker.exists() and results[0]["rc"] == 0
+    assert [(e["event"], e["detail"]) for e in engine.ledger.events("toy_restart")] == [("restarted", {"ops": ["run"]})]
+
+
 # --------------------------------------------------------------------------
 # the toy kind for real: actions run, the supervisor reverts at the lease
 # --------------------------------------------------------------------------
