@@ -243,8 +243,7 @@ def same_scope(types, spec, targets=None):
 
 def run_held(module, engine, params):
     fault = proc.ProcessFault(params, fault_id=params.get("fault_id"))
-    existing = engine.active(fault.fault_id)
-    params["targets"] = existing["params"]["targets"] if existing else proc.find_targets(params)
+    fault.resolve(engine)
     plan = fault.plan()
     duration = params.get("duration")
     if not plan["revert"]:

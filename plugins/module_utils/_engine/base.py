@@ -89,6 +89,14 @@ class Fault(object):
             return self._fault_id
         return "%s_%s" % (self.kind, short_hash([self.kind, self.identity()]))
 
+    def resolve(self, engine=None):
+        """Discovery before planning: find what the fault acts on (processes,
+        files ...) and check it can be acted on; EngineError with a message for
+        the user otherwise. FaultEngine.apply calls it before ``plan()``; it must
+        be read-only and cheap to call twice. ``engine`` gives the active record
+        of a renewal (``engine.active(self.fault_id)``). Default: nothing to find."""
+        return None
+
     def plan(self):
         raise NotImplementedError
 
@@ -145,6 +153,7 @@ class FaultEngine(object):
         """
         check = self.module.check_mode
         start_at = self.start_at()
+        fault.resolve(self)
         plan = fault.plan()
         fid = fault.fault_id
         span = float(lease) if duration is None else min(float(duration), float(lease))

@@ -217,9 +217,17 @@ class ProcessFault(Fault):
             ident["start_argv"] = list(p["start_argv"])
         return ident
 
+    def resolve(self, engine=None):
+        """The processes to act on: those of the active fault (a renewal keeps
+        its targets), else found now by :func:`find_targets`."""
+        if self.params.get("targets") is None:
+            existing = engine.active(self.fault_id) if engine is not None else None
+            self.params["targets"] = existing["params"]["targets"] if existing else find_targets(self.params)
+        return self.params["targets"]
+
     def plan(self):
         p = self.params
-        state, targets = p["state"], p["targets"]
+        state, targets = p["state"], self.resolve()
         if state not in STATE_SIGNAL:
             raise EngineError("ProcessFault cannot plan state %r" % state)
         timeout = float(p.get("timeout") or 30.0)
@@ -275,17 +283,17 @@ class ServiceStopFault(Fault):
         keys = ("service_unit", "service_pidfile", "service_start", "service_port", "service_host")
         return dict((k, p.get(k)) for k in keys if p.get(k) is not None)
 
-    def plan(self):
+    def resolve(self, engine=None):
+        """The service process from ``service_pidfile`` (none when systemd stops
+        the unit); a renewal keeps the targets of the active fault."""
         p = self.params
-        unit = p.get("service_unit")
-        port, host = p.get("service_port"), p.get("service_host") or "127.0.0.1"
-        timeout = float(p.get("service_timeout") or 30.0)
-        start_timeout = float(p.get("service_start_timeout") or 60.0)
-        if unit and has_systemd():
-            apply = [run_action(["systemctl", "stop", unit])]
-            targets = []
-            revert = start_actions(unit=unit, port=port, host=host, timeout=start_timeout)
-            what = "unit %s" % unit
+        if p.get("targets") is not None:
+            return p["targets"]
+        existing = engine.active(self.fault_id) if engine is not None else None
+        if existing:
+            p["targets"] = (existing.get("params") or {}).get("targets") or []
+        elif p.get("service_unit") and has_systemd():
+            p["targets"] = []
         else:
             if not p.get("service_pidfile") or not p.get("service_start"):
                 raise EngineError("type service needs service_unit (on a systemd host) or "
@@ -297,10 +305,26 @@ class ServiceStopFault(Fault):
                 raise EngineError("pidfile %s names pid %d, which is not running" % (p["service_pidfile"], pid))
             targets = [describe(pid)]
             refuse(targets)
+            p["targets"] = targets
+        return p["targets"]
+
+    def plan(self):
+        p = self.params
+        unit = p.get("service_unit")
+        port, host = p.get("service_port"), p.get("service_host") or "127.0.0.1"
+        timeout = float(p.get("service_timeout") or 30.0)
+        start_timeout = float(p.get("service_start_timeout") or 60.0)
+        targets = self.resolve()
+        if unit and has_systemd():
+            apply = [run_action(["systemctl", "stop", unit])]
+            revert = start_actions(unit=unit, port=port, host=host, timeout=start_timeout)
+            what = "unit %s" % unit
+        else:
             apply = stop_actions(targets, "SIGTERM", timeout, kill_after=True)
             revert = start_actions(start_argv=p["service_start"], port=port, host=host,
                                    timeout=start_timeout, not_while=targets, log=p.get("service_log"))
-            what = "pid %d (%s)" % (pid, os.path.basename(targets[0]["cmdline"][0] if targets[0]["cmdline"] else "?"))
+            what = "pid %d (%s)" % (targets[0]["pid"],
+                                    os.path.basename(targets[0]["cmdline"][0] if targets[0]["cmdline"] else "?"))
         summary = "service %s stopped; started again at the end" % what
         return dict(type=self.fault_type, summary=summary, apply=apply, revert=revert,
                     preview="stop %s, then start %s" % (what, " ".join(p.get("service_start") or [unit or ""])),

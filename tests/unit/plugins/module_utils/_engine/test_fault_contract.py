@@ -215,6 +215,35 @@ def test_effect_gone_behind_our_back_is_applied_again(cls, fake_module, engine_c
     assert engine.ledger.get(first["fault_id"]) is not None
 
 
+@KINDS
+def test_apply_resolves_before_it_plans(cls, fake_module, engine_calls, tmp_path, monkeypatch):
+    make, params, _other = SAMPLES[cls]
+    seen, resolve = [], cls.resolve
+
+    def spy(self, engine=None):
+        seen.append(engine)
+        return resolve(self, engine)
+
+    monkeypatch.setattr(cls, "resolve", spy)
+    engine = FaultEngine(fake_module(check_mode=True), state_dir=str(tmp_path))
+    engine.apply(make(copy.deepcopy(params)), lease=60)
+    assert seen and seen[0] is engine  # first the engine's call (a planner may ask again without it)
+
+
+def test_a_renewal_keeps_the_targets_of_the_active_fault():
+    recorded = [{"pid": 4242, "starttime": 777, "cmdline": ["/usr/sbin/mariadbd"]}]
+
+    class Engine(object):
+        def active(self, fault_id):
+            return {"id": fault_id, "params": {"targets": recorded}}
+
+    # no pidfile read, no /proc walk: the service may be down right now (it is the fault)
+    fault = proc.ServiceStopFault(dict(service_pidfile="/nonexistent.pid", service_start=["x"]))
+    assert fault.resolve(Engine()) == recorded and fault.plan()["apply"][0]["pid"] == 4242
+    pf = proc.ProcessFault(dict(state="paused", pid=4242))
+    assert pf.resolve(Engine()) == recorded and pf.plan()["revert"][0]["signal"] == "SIGCONT"
+
+
 def test_revert_where_reverts_exactly_the_matching_faults(fake_module, engine_calls, tmp_path):
     engine = FaultEngine(fake_module(), state_dir=str(tmp_path))
     ids = {}

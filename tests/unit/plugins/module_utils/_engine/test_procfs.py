@@ -1,6 +1,7 @@
 """_engine/procfs.py, the one /proc reader, over the shared fake /proc tree (tests/unit/conftest.py)."""
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -77,6 +78,9 @@ def test_pidfile_errors_name_the_option(tmp_path):
 def test_environ_and_limits_of_a_real_process():
     p = subprocess.Popen(["sleep", "30"], env={"FAULTLINE_T": "a=b"})
     try:
+        end = time.monotonic() + 5  # Popen returns once exec began; /proc shows the new image a moment later
+        while procfs.environ(p.pid) != {"FAULTLINE_T": "a=b"} and time.monotonic() < end:
+            time.sleep(0.01)
         assert procfs.environ(p.pid) == {"FAULTLINE_T": "a=b"}
         assert procfs.cmdline(p.pid) == ["sleep", "30"] and procfs.comm(p.pid) == "sleep"
         assert procfs.stat(p.pid)["starttime"] == rt.proc_starttime(p.pid)
