@@ -27,6 +27,7 @@ description:
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
+  - faultline.chaos.attributes
   - faultline.chaos.mysql.source
   - faultline.chaos.mysql.destination
 options:
@@ -120,8 +121,6 @@ options:
     description: Fail the task when a check fails (the message names the keys).
     type: bool
     default: true
-extends_documentation_fragment:
-  - faultline.chaos.attributes
 attributes:
   action_group:
     description:
