@@ -23,7 +23,7 @@ COLL_LINK := .collections/ansible_collections/faultline/chaos
 help:
 	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
 	@echo "make test   - set up, then unit, integration (real lab), ansible-lint, ansible-test sanity, molecule, floor (ansible-core 2.16)"
-	@echo "make lab-up / lab-down   - all lab components (mysql, websocket, hosts), or LAB_COMPONENTS=mysql,hosts"
+	@echo "make lab-up / lab-down   - all lab components (mysql, websocket, hosts, etcd), or LAB_COMPONENTS=mysql,hosts"
 	@echo "make lint / sanity / unit / integration / molecule / bench"
 	@echo "make build  - the collection tarball in build/;  make ee - an execution environment build context in ee/context"
 

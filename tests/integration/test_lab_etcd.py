@@ -1,0 +1,198 @@
+"""The etcd lab (roles/lab_etcd) and faultline.chaos.cluster_info on real etcd, both layouts.
+
+A module-scoped fixture per layout brings the cluster up with playbooks/lab.yml
+(loopback: three members on 127.0.0.11-13 of this host; hosts: one member per
+lab host, started over SSH) and always takes it down, then checks that no etcd
+process of the lab and no lab directory is left. The tests ask cluster_info
+(through Ansible) for the leader, kill -9 it by its pid (a pid of the lab's
+pidfiles only), measure the time to a new leader and a successful write, bring
+the member back with an idempotent `up`, and compare the KV hashes.
+"""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from support.ansible import LAB_PLAYBOOK, ROOT
+from support import util
+
+from ansible_collections.faultline.chaos.plugins.module_utils._cluster import etcd
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+STATE_FILE = "/var/lib/faultline-lab/etcd/lab_etcd.json"
+LAB_DIR = "/var/lib/faultline-lab/etcd"
+LAYOUTS = {
+    "loopback": dict(inventory=os.path.join(ROOT, "inventories", "local"), components=["etcd"]),
+    "hosts": dict(inventory=os.path.join(ROOT, "inventories", "netns"), components=["hosts", "etcd"]),
+}
+
+
+def lab_processes():
+    """Pids of etcd processes whose command line points into the lab directory."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            argv = util.proc_cmdline(int(entry))
+            if argv and os.path.basename(argv[0]) == "etcd" and any(LAB_DIR + "/" in a for a in argv) \
+                    and util.pid_alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+def lab(run_playbook, layout, state, **extra):
+    spec = LAYOUTS[layout]
+    return run_playbook(LAB_PLAYBOOK, dict({"lab_components": spec["components"], "lab_state": state}, **extra),
+                        inventory=spec["inventory"])
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
+def cluster(request, run_playbook):
+    layout = request.param
+    if os.path.exists(STATE_FILE) or lab_processes():
+        pytest.skip("an etcd lab is already up")
+    try:
+        cp = lab(run_playbook, layout, "up")
+        assert cp.returncode == 0, cp.stdout[-4000:]
+        with open(STATE_FILE) as f:
+            desc = json.load(f)
+        desc["_layout"] = layout
+        yield desc
+    finally:
+        down = lab(run_playbook, layout, "down")
+        assert down.returncode == 0, down.stdout[-4000:]
+        assert lab_processes() == [], "etcd processes left behind"
+        assert not os.path.exists(LAB_DIR), "left behind: %s" % LAB_DIR
+
+
+def info(run_module, cluster, **args):
+    return run_module("cluster_info", dict({"lab_file": STATE_FILE, "timeout": 2}, **args))
+
+
+def put(endpoint, key, value, timeout=2.0):
+    return etcd.Gateway(timeout).call(endpoint, "/v3/kv/put", {"key": etcd.b64(key), "value": etcd.b64(value)})
+
+
+def test_cluster_comes_up_healthy_with_one_leader(cluster, run_module):
+    layout = cluster["_layout"]
+    assert cluster["layout"] == layout and len(cluster["members"]) == 3
+    addresses = [m["address"] for m in cluster["members"]]
+    assert addresses == (["127.0.0.11", "127.0.0.12", "127.0.0.13"] if layout == "loopback"
+                         else ["198.18.0.11", "198.18.0.12", "198.18.0.13"])
+    put(cluster["endpoints"][0], "faultline/test", "v1")
+    r = info(run_module, cluster, hashes=True)
+    assert not r["failed"], r["msg"]
+    assert r["healthy"] and r["raft_term"] >= 1 and r["revision"] >= 2
+    leaders = [m for m in r["members"] if m["is_leader"]]
+    assert len(leaders) == 1 and r["leader"]["name"] == leaders[0]["name"]
+    lab_member = [m for m in cluster["members"] if m["name"] == r["leader"]["name"]][0]
+    assert r["leader"]["pid"] == util.read_pidfile(lab_member["pidfile"])
+    assert r["leader"]["address"] == lab_member["address"]
+    assert sorted(r["hashes"]["members"]) == sorted(m["name"] for m in cluster["members"])
+    print("\n[%s] leader %s (pid %s), term %d, revision %d, hashes %s" % (
+        layout, r["leader"]["name"], r["leader"]["pid"], r["raft_term"], r["revision"], r["hashes"]))
+    assert r["hashes"]["equal"] is True
+    # debug-level logs, one per member
+    for m in cluster["members"]:
+        with open(m["log"]) as f:
+            assert '"level":"debug"' in f.read()
+    if layout == "loopback":  # the seed's port layout answers too
+        assert etcd.Gateway(2).status(cluster["members"][1]["port_client_url"])["member_id"] == \
+            [m for m in r["members"] if m["name"] == "etcd2"][0]["id"]
+
+
+def test_cluster_info_names_an_unreachable_member(cluster, run_module):
+    bogus = "http://127.0.0.14:2379" if cluster["_layout"] == "loopback" else "http://198.18.0.14:2379"
+    r = run_module("cluster_info", {"endpoints": cluster["endpoints"] + [bogus], "timeout": 1})
+    assert r["failed"] and "member %s" % bogus in r["msg"] and "unreachable" in r["msg"], r["msg"]
+    assert [u["endpoint"] for u in r["unreachable_endpoints"]] == [bogus]
+    assert r["leader"]["name"] in [m["name"] for m in cluster["members"]]
+
+
+def test_kill_leader_gives_a_new_leader(cluster, run_module, run_playbook):
+    r = info(run_module, cluster)
+    assert not r["failed"], r["msg"]
+    old = r["leader"]
+    lab_pids = {util.read_pidfile(m["pidfile"]): m for m in cluster["members"]}
+    assert old["pid"] in lab_pids, "the leader's pid is not one of the lab's pidfiles"
+    survivors = [m["client_url"] for m in cluster["members"] if m["name"] != old["name"]]
+    gw = etcd.Gateway(0.5)
+    t0 = time.monotonic()
+    os.kill(old["pid"], signal.SIGKILL)
+    new_leader = written = None
+    while time.monotonic() - t0 < 30:
+        view = etcd.cluster_view(gw, survivors, pids=False)
+        if view["leader"] and view["leader"]["id"] != old["id"] and new_leader is None:
+            new_leader = (view["leader"]["name"], time.monotonic() - t0)
+        if new_leader:
+            try:
+                put(survivors[0], "faultline/after-kill", "ok", timeout=1.0)
+                written = time.monotonic() - t0
+                break
+            except etcd.EtcdError:
+                pass
+        time.sleep(0.05)
+    print("\n[%s] kill -9 of leader %s (pid %d): new leader %s after %.2f s, first write after %s s" % (
+        cluster["_layout"], old["name"], old["pid"], new_leader and new_leader[0],
+        new_leader[1] if new_leader else -1, "%.2f" % written if written else "never"))
+    assert new_leader and new_leader[0] != old["name"], "no new leader within 30 s"
+    assert written is not None, "no write succeeded after the new leader was elected"
+    during = info(run_module, cluster, require_healthy=False)
+    dead = [m for m in during["members"] if m["name"] == old["name"]][0]
+    assert dead["reachable"] is False and during["healthy"] is False, during
+    failing = info(run_module, cluster)
+    assert failing["failed"] and "member %s" % old["name"] in failing["msg"], failing["msg"]
+    # an idempotent up starts the killed member again with its data
+    cp = lab(run_playbook, cluster["_layout"], "up")
+    assert cp.returncode == 0, cp.stdout[-4000:]
+
+    def healthy():
+        got = info(run_module, cluster, hashes=True)
+        return None if got["failed"] else got
+
+    try:
+        healed = util.wait_for(healthy, timeout=60, step=1, what="a healthy cluster with equal hashes")
+    except AssertionError:
+        last = info(run_module, cluster, hashes=True)
+        raise AssertionError("not healed after 60 s: %s (hashes %s)" % (last["msg"], last.get("hashes")))
+    print("[%s] after restarting %s: leader %s, hashes at revision %d equal: %s" % (
+        cluster["_layout"], old["name"], healed["leader"]["name"], healed["hashes"]["revision"], healed["hashes"]["members"]))
+    assert healed["hashes"]["equal"]
+
+
+def test_up_is_idempotent(cluster, run_playbook):
+    cp = lab(run_playbook, cluster["_layout"], "up")
+    assert cp.returncode == 0, cp.stdout[-4000:]
+    hosts = set(m["host"] for m in cluster["members"])
+    recap = [line for line in cp.stdout.splitlines() if "changed=" in line and line.split()[0] in hosts]
+    assert len(recap) == len(hosts) and all("changed=0" in line for line in recap), "\n".join(recap)
+
+
+def test_port_only_block_does_not_isolate_a_member(cluster, run_module, state_dir):
+    """The seed's port blocking (INPUT drop on one member's client port): the
+    member's 127.0.0.1 client port goes silent, but it keeps its peer traffic
+    and its own address: the cluster still counts it as a healthy member."""
+    if cluster["_layout"] != "loopback":
+        pytest.skip("the port layout exists in the loopback layout")
+    m2 = [m for m in cluster["members"] if m["name"] == "etcd2"][0]
+    fault = run_module("network", {"state": "down", "type": "timeout", "port": m2["port_client_port"],
+                                   "duration": 60, "state_dir": state_dir})
+    assert not fault["failed"], fault["msg"]
+    try:
+        with pytest.raises(etcd.EtcdError, match="no answer|timed out"):
+            etcd.Gateway(1.0).status(m2["port_client_url"])
+        time.sleep(3)  # several election timeouts: a cut-off member would have lost its place by now
+        r = info(run_module, cluster)
+        assert not r["failed"], r["msg"]
+        seen = [m for m in r["members"] if m["name"] == "etcd2"][0]
+        assert seen["healthy"] and r["leader_views"]["etcd2"] == r["leader"]["name"]
+        put(m2["client_url"], "faultline/port-block", "still-a-member")
+        print("\n[loopback] INPUT drop on tcp dport %d (etcd2's port-layout client URL): that URL silent, "
+              "etcd2 healthy at %s, term %d, leader %s"
+              % (m2["port_client_port"], m2["client_url"], r["raft_term"], r["leader"]["name"]))
+    finally:
+        up = run_module("network", {"state": "up", "fault_id": fault["fault_id"], "state_dir": state_dir})
+        assert not up["failed"], up["msg"]
+    assert etcd.Gateway(2.0).status(m2["port_client_url"])["member_id"] == seen["id"]
