@@ -49,7 +49,10 @@ def reap_orphans(module):
     Overdue faults whose supervisor is gone are reverted, the supervisor of the
     others is started again (see ``runtime.reap``).  Uses the module's
     ``state_dir`` when it has one, else the default ledger; never fails the module.
+    In check mode nothing is changed (``fault_info`` still lists the orphans).
     """
+    if getattr(module, "check_mode", False):
+        return []
     state_dir = (getattr(module, "params", None) or {}).get("state_dir") or DEFAULT_STATE_DIR
     done = reap(state_dir)
     for item in done:

@@ -915,6 +915,17 @@ def supervisor_holder(state_dir, fault_id):
     return {"pid": None, "busy": True}
 
 
+def _lock_registration(state_dir, fault_id):
+    """The identity a supervisor wrote into the fault's lock file (text), or None."""
+    try:
+        with open(fault_lock_path(state_dir, fault_id), "r") as f:
+            text = f.read()
+        json.loads(text)
+        return text or None
+    except (IOError, OSError, ValueError):
+        return None
+
+
 def _grab_fault_lock(state_dir, fault_id, seconds=LOCK_GRAB):
     """The supervisor's own lock: retry briefly (another process may be testing it)."""
     end = time.monotonic() + seconds
@@ -1137,6 +1148,7 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
     script = install_supervisor(state_dir)
     python = python or sys.executable
     argv = [python, script, "--state-dir", state_dir, "--id", fault_id]
+    registered_before = _lock_registration(state_dir, fault_id)
     started = False
     if has_systemd():
         rc = subprocess.call(systemd_run_argv(fault_id, argv),
@@ -1156,6 +1168,13 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
         ident = supervisor_holder(state_dir, fault_id)
         if ident and ident.get("pid"):
             return ident
+        if ident is None:
+            # lock free: a supervisor that registered and has already died (the
+            # reaper of the next module call recovers its fault) is still the
+            # one we started; do not wait for a second one that never comes
+            registered = _lock_registration(state_dir, fault_id)
+            if registered and registered != registered_before:
+                return dict(json.loads(registered), exited=True)
         if ledger.read(fault_id) is None:
             return None  # already over (a zero duration, or reverted meanwhile)
         if time.monotonic() > end:
@@ -1182,10 +1201,13 @@ def stop_supervisor(ledger, record, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rec = ledger.get(fid)
-        if rec is None and not proc_alive(sup["pid"], sup.get("starttime")):
+        alive = proc_alive(sup["pid"], sup.get("starttime"))
+        if rec is None and not alive:
             return True
         if rec is not None and int(rec.get("revert_attempts") or 0) > tried:
             return rec
+        if rec is not None and not alive:
+            return False  # it died before finishing (SIGKILL mid-revert): the caller reverts
         time.sleep(0.02)
     return ledger.get(fid) or True
 

@@ -463,3 +463,28 @@ def test_a_scheduled_flap_anchors_its_grid_at_start_at(state_dir, tmp_path):
     assert [e["detail"]["cycle"] for e in downs] == [1, 2]
     assert downs[0]["ts"] - start < 0.1
     assert evs[-1]["event"] == "reverted" and evs[-1]["detail"]["reason"] == "schedule_end"
+
+
+def test_spawn_returns_at_once_when_the_supervisor_dies_right_after_it_registered(state_dir, tmp_path, monkeypatch):
+    """A supervisor killed just after it took its lock (here: at its first crash point, the revert
+    of a fault already due) made spawn_supervisor wait its whole timeout for a second one that never
+    comes, then fail the apply; it must return the identity it saw registered (the reaper of the next
+    module call recovers the fault)."""
+    flag = tmp_path / "flag"
+    flag.write_text("x")
+    put_record(state_dir, "dies", revert=[{"op": "run", "argv": ["rm", "-f", str(flag)]}], span=0.0)
+    monkeypatch.setenv(rt.CRASH_ENV, "supervisor:1")
+    # every poll of spawn_supervisor falls after the death (deterministic: no live window seen)
+    monkeypatch.setattr(rt, "supervisor_holder", lambda sd, fid: None)
+    t0 = time.monotonic()
+    try:
+        ident = rt.spawn_supervisor(state_dir, "dies", timeout=5.0)
+    except rt.EngineError as e:
+        pytest.fail("spawn waited %.1f s and failed: %s" % (time.monotonic() - t0, e))
+    took = time.monotonic() - t0
+    monkeypatch.undo()
+    assert ident and ident.get("pid") and ident.get("exited") is True, ident
+    assert took < 2.0, took
+    wait_until(lambda: not rt.proc_alive(ident["pid"], ident.get("starttime")), 5, "the supervisor's death")
+    assert rt.Ledger(state_dir).get("dies") is not None and flag.exists()  # killed before its revert
+    assert [r["id"] for r in rt.reap(state_dir)] == ["dies"] and not flag.exists()
