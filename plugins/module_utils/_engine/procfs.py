@@ -17,7 +17,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import os
+import struct
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     PROC, EngineError, proc_cmdline as cmdline, proc_stat_fields,
@@ -26,7 +28,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime im
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TCP_ESTABLISHED = "01"
 TCP_LISTEN = "0A"
-WILDCARDS = ("0.0.0.0", "::", "0000:0000:0000:0000:0000:0000:0000:0000")
+WILDCARDS = ("0.0.0.0", "::")
 
 
 class ProcfsError(EngineError):
@@ -162,16 +164,17 @@ def read_pidfile(path, option="pidfile"):
 # --------------------------------------------------------------------------
 
 def hex_addr(text):
-    """'0100007F:0CEB' (from /proc/net/tcp or tcp6) -> ('127.0.0.1', 3307); IPv4-mapped IPv6 as IPv4."""
-    host, port = text.split(":")
-    port = int(port, 16)
-    raw = bytes.fromhex(host)
-    if len(raw) == 4:
-        return ".".join(str(b) for b in raw[::-1]), port
-    flat = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-    if flat[:12] == b"\0" * 10 + b"\xff\xff":
-        return ".".join(str(b) for b in flat[12:]), port
-    return ":".join(flat[i:i + 2].hex() for i in range(0, 16, 2)), port
+    """'0100007F:0CEB' (from /proc/net/tcp or tcp6) -> ('127.0.0.1', 3307).
+
+    The address in its canonical text form (``ipaddress``: ``::1``, IPv4-mapped
+    IPv6 as IPv4), so it compares equal to what SSH_CONNECTION or a user writes.
+    /proc prints each 32-bit word in the host's byte order."""
+    addr, port = text.split(":")
+    raw = b"".join(struct.pack("=I", int(addr[i:i + 8], 16)) for i in range(0, len(addr), 8))
+    ip = ipaddress.ip_address(raw)
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip), int(port, 16)
 
 
 def tcp_sockets(proc_root=PROC, pid=None):
@@ -190,7 +193,7 @@ def tcp_sockets(proc_root=PROC, pid=None):
             try:
                 rows.append({"family": name, "local": hex_addr(f[1]), "remote": hex_addr(f[2]),
                              "state": f[3].upper(), "inode": int(f[9])})
-            except ValueError:
+            except (ValueError, struct.error):
                 continue
     return rows
 

@@ -60,7 +60,8 @@ def test_tcp_rows_owners_and_listeners(fake_proc):
 
 def test_hex_addr_v4_v6_and_mapped():
     assert procfs.hex_addr("0100007F:0CF5") == ("127.0.0.1", 3317)
-    assert procfs.hex_addr("00000000000000000000000001000000:0016") == ("0000:0000:0000:0000:0000:0000:0000:0001", 22)
+    assert procfs.hex_addr("00000000000000000000000001000000:0016") == ("::1", 22)
+    assert procfs.hex_addr("00000000000000000000000000000000:0CF5") == ("::", 3317)
     assert procfs.hex_addr("0000000000000000FFFF00000100007F:0016") == ("127.0.0.1", 22)
 
 
