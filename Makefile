@@ -11,7 +11,7 @@ INVENTORY ?= inventories/local
 # libmariadb-dev, pkg-config, gcc, python3-dev: build mysqlclient (the C driver datagen uses when installed).
 APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps util-linux \
 	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync \
-	python3-venv shellcheck libmariadb-dev pkg-config gcc python3-dev
+	python3-venv shellcheck libmariadb-dev pkg-config gcc python3-dev sudo
 # Lab components for lab-up / lab-down (empty: all of them, see playbooks/lab.yml),
 # e.g. make lab-up LAB_COMPONENTS=mysql,hosts
 LAB_COMPONENTS ?=

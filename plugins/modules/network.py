@@ -78,16 +78,31 @@ options:
     description: One service port (shorthand for O(ports)), 1-65535.
     type: int
   ports:
-    description: Service ports whose traffic is cut (1-65535). Empty means every port.
+    description:
+      - Service ports whose traffic is cut (1-65535). Left out, every port (of
+        the O(peers)) is cut.
+      - An empty list is refused (an empty variable must never widen a fault
+        to every port); leave the option out instead.
     type: list
     elements: int
   peers:
     description:
       - Remote addresses or networks (IPv4/IPv6, CIDR allowed). With O(direction=in)
-        traffic from them, with V(out) traffic to them. Empty means every peer.
+        traffic from them, with V(out) traffic to them. Left out, every peer.
       - Peers without ports isolate the host from those peers (a partition).
+      - On the iptables backend IPv4 peers go to C(iptables) and IPv6 peers
+        to C(ip6tables); a family with no peer listed gets no rule.
+      - An empty list is refused, as for O(ports).
     type: list
     elements: str
+  all_traffic:
+    description:
+      - Confirm a fault with neither O(ports) nor O(peers), which cuts every
+        port to and from every peer of the host (or of O(netns)). Without it
+        such a fault is refused.
+      - The lockout guard (O(allow_lockout)) still applies.
+    type: bool
+    default: false
   protocol:
     description: Transport protocol matched by the rules.
     type: str
@@ -104,6 +119,9 @@ options:
     description:
       - Apply the fault inside this network namespace, given as a name
         (C(ip netns)), a path (C(/proc/PID/ns/net), C(/run/netns/NAME)) or a pid.
+      - Namespaces are compared by inode, so a value that names the
+        namespace of the controller's SSH session (C(1), C(/proc/self/ns/net),
+        the pid of a host-network process) gets the lockout guard as well.
     type: str
   loss_percent:
     description: Share of packets dropped with O(type=loss), in percent (1-100).
@@ -141,8 +159,17 @@ options:
     default: auto
   allow_lockout:
     description:
-      - Allow a fault that would cut the controller's own SSH session
-        (C(SSH_CONNECTION) on the target). Refused by default.
+      - Allow a fault that would cut the controller's own SSH session. Refused
+        by default.
+      - The session is found from the process ancestry of the module (the
+        sshd process that owns it, its TCP socket looked up in that sshd's
+        network namespace), which C(become)/sudo does not hide, and from
+        C(SSH_CONNECTION) in the environment of the module and its ancestors.
+      - A fault is refused when, in the namespace it goes into, it matches the
+        session's peer address (or has no O(peers)) and one of its ports
+        (or has no O(ports)), whatever its type or direction.
+      - Not seen - an C(async) task (detached from its sshd) under C(become),
+        and sessions of other users or other controllers.
     type: bool
     default: false
   service_unit:
@@ -291,12 +318,12 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PERCENT, PORT, SECONDS, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
-    NetworkFault, detect_backend, lockout_reason, netns_prefix,
+    NetworkFault, detect_backend, ipt_tables_to_gc, lockout_reason, netns_prefix, scope_error,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
 
 
-def _build_fault(module, scope, ports, backend):
+def _build_fault(module, scope, ports, backend, gc_tables=()):
     """The fault this task describes: the same object for down, flap and up."""
     p = module.params
     if p["type"] == "service":
@@ -305,7 +332,7 @@ def _build_fault(module, scope, ports, backend):
             service_start=p["service_start"], service_port=ports[0] if ports else None,
             service_host=p["service_host"], service_timeout=p["service_stop_timeout"]),
             fault_id=p["fault_id"])
-    return NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"])
+    return NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"], gc_tables=gc_tables)
 
 
 BOUNDS = dict(ENGINE_BOUNDS, port=PORT, ports=PORT, loss_percent=PERCENT, duration=SECONDS, interval=SECONDS,
@@ -332,6 +359,7 @@ def main():
         all=dict(type="bool", default=False),
         backend=dict(type="str", default="auto", choices=["auto", "nft", "iptables"]),
         allow_lockout=dict(type="bool", default=False),
+        all_traffic=dict(type="bool", default=False),
         service_unit=dict(type="str"),
         service_pidfile=dict(type="path"),
         service_start=dict(type="list", elements="str"),
@@ -375,17 +403,24 @@ def main():
             netns_prefix(p["netns"])  # validates the namespace before anything else
         if p["state"] == "up":
             return _up(module, engine, scope, ports)
+        gc_tables = []
         if p["type"] == "service":
             if not (p["service_unit"] or (p["service_pidfile"] and p["service_start"])):
                 module.fail_json(msg="type=service needs service_unit, or service_pidfile and service_start")
             backend = None
         else:
+            why = scope_error(ports if p["port"] is not None else p["ports"], p["peers"], p["all_traffic"])
+            if why:
+                module.fail_json(msg=why)
             if not p["allow_lockout"]:
                 why = lockout_reason(scope)
                 if why:
                     module.fail_json(msg=why)
             backend = detect_backend(engine.runner, netns_prefix(p["netns"]), p["backend"])
-        fault = _build_fault(module, scope, ports, backend)
+            if backend == "iptables":
+                tools = [t for t, _f in NetworkFault(scope, backend=backend).ipt_tools()]
+                gc_tables = ipt_tables_to_gc(engine.runner, tools, netns_prefix(p["netns"]))
+        fault = _build_fault(module, scope, ports, backend, gc_tables)
         schedule = None
         if p["state"] == "flap":
             schedule = {"mode": "flap", "down_for": p["down_for"] or p["interval"],

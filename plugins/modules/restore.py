@@ -24,8 +24,11 @@ description:
     table C(inet faultline) or iptables chains C(FLT_*) that no recorded fault
     owns (left by a crashed run or a wiped state directory), in the host's
     network namespace and in every namespace named in O(netns) or in a record.
-    nftables chains tagged (by their comment) as belonging to another
-    O(state_dir) on the same host are left alone.
+    Chains tagged as belonging to another O(state_dir) on the same host
+    ( the comment of an nftables chain, the comment of the jump
+    rule to an iptables chain) are left alone. The sweep holds the ledger's
+    lock, so a fault being applied in this ledger meanwhile is never taken
+    for an orphan.
   - Optionally stops the collection's background workers (probes, data generators).
   - Idempotent; says what it reverted.
 author:
@@ -52,7 +55,11 @@ options:
     type: path
     default: /run/faultline
   kinds:
-    description: Only revert faults of these kinds (default every kind).
+    description:
+      - Only revert faults of these kinds (default every kind).
+      - V(network) is the firewall faults of M(faultline.chaos.network)
+        (reject, timeout, loss), V(service) its O(faultline.chaos.network#module:type=service)
+        stops, V(process) and V(binlog) the faults of those modules.
     type: list
     elements: str
     choices: [network, service, process, binlog]
@@ -142,6 +149,14 @@ def _of_run(meta, run_id):
     return meta.get("kind") == "datagen" and run_id in (meta.get("id"), params.get("run_id"))
 
 
+def restore_kind(record):
+    """The O(kinds) a ledger record belongs to: service stops are recorded by
+    the network module as kind C(network), type C(service)."""
+    if record.get("type") == "service":
+        return "service"
+    return record.get("kind")
+
+
 def main():
     module = checked_module(
         AnsibleModule, {},
@@ -161,7 +176,7 @@ def main():
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
     engine = FaultEngine(module, state_dir=p["state_dir"])
     run_id = p["run_id"]
-    records = [r for r in engine.ledger.list() if (not p["kinds"] or r.get("kind") in p["kinds"])
+    records = [r for r in engine.ledger.list() if (not p["kinds"] or restore_kind(r) in p["kinds"])
                and (not run_id or r.get("run_id") == run_id)]
     errors, reverted, orphans, workers = [], [], [], []
     namespaces = [None] + list(p["netns"])
@@ -171,28 +186,25 @@ def main():
             namespaces.append(ns)
     try:
         if module.check_mode:
-            reverted = [dict(id=r["id"], kind=r.get("kind"), summary=r.get("summary"), reverted=True)
+            reverted = [dict(id=r["id"], kind=restore_kind(r), summary=r.get("summary"), reverted=True)
                         for r in records]
         else:
-            reverted = engine.revert_all(kinds=p["kinds"], reason="restore", by="restore", run_id=run_id)
-            for r in reverted:
-                errors.extend("%s: %s" % (r["id"], e) for e in r.get("errors") or [])
+            for rec in records:
+                res = engine.revert(rec["id"], reason="restore", by="restore")
+                res.update(kind=restore_kind(rec), type=rec.get("type"), summary=rec.get("summary"))
+                reverted.append(res)
+                errors.extend("%s: %s" % (res["id"], e) for e in res.get("errors") or [])
+            for fid in engine.ledger.unreadable():
+                reverted.append(dict(id=fid, reverted=False, kind=None, summary=None))
+                errors.append("%s: record is unreadable; its supervisor (if alive) reverts it at its deadline" % fid)
         if p["sweep"] and not run_id and (not p["kinds"] or "network" in p["kinds"]):
-            keep = set()
-            for r in engine.ledger.list():
-                keep.update((r.get("params") or {}).get("chains") or [])
-            for ns in namespaces:
-                try:
-                    prefix = netns_prefix(ns)
-                except EngineError as e:
-                    if ns in p["netns"]:  # a record's namespace may be gone with its process (and its rules)
-                        errors.append(str(e))
-                    continue
-                owned = list_owned(engine.runner, prefix)
-                actions, found = sweep_actions(owned, keep, prefix, owner=p["state_dir"])
-                orphans.extend(("%s:%s" % (ns, c)) if ns else c for c in found)
-                if not module.check_mode:
-                    errors.extend(execute_all(actions, engine.runner))
+            if module.check_mode:
+                orphans = _sweep(module, engine, namespaces, errors)
+            else:
+                # under the ledger lock: a fault applied meanwhile in this ledger
+                # (its chains exist, its record not yet) is not an orphan
+                with engine.ledger:
+                    orphans = _sweep(module, engine, namespaces, errors)
         if p["stop_workers"]:
             for meta in background.list_workers(p["state_dir"]):
                 if meta.get("running") and (not run_id or _of_run(meta, run_id)):
@@ -209,6 +221,27 @@ def main():
     if errors:
         module.fail_json(msg="restore finished with errors: %s" % "; ".join(errors), **result)
     module.exit_json(**result)
+
+
+def _sweep(module, engine, namespaces, errors):
+    """Remove the chains of this ledger (or untagged) that no record keeps."""
+    orphans = []
+    keep = set()
+    for r in engine.ledger.list():
+        keep.update((r.get("params") or {}).get("chains") or [])
+    for ns in namespaces:
+        try:
+            prefix = netns_prefix(ns)
+        except EngineError as e:
+            if ns in module.params["netns"]:  # a record's namespace may be gone with its process (and its rules)
+                errors.append(str(e))
+            continue
+        owned = list_owned(engine.runner, prefix)
+        actions, found = sweep_actions(owned, keep, prefix, owner=engine.state_dir)
+        orphans.extend(("%s:%s" % (ns, c)) if ns else c for c in found)
+        if not module.check_mode:
+            errors.extend(execute_all(actions, engine.runner))
+    return orphans
 
 
 if __name__ == "__main__":

@@ -281,8 +281,6 @@ def test_module_killed_at_every_point_of_a_pause(state_dir, tmp_path):
         reap(sleeper.pid)
 
 
-@pytest.mark.xfail(reason="ledgers interfere (same fault in two state dirs shares a chain): fixed on branch "
-                          "net-safety", strict=False)
 def test_two_ledgers_a_crash_and_restore_in_one_leaves_the_other_in_place(port, state_dir, tmp_path):
     other = str(tmp_path / "other-ledger")
     try:

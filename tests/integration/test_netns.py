@@ -28,7 +28,7 @@ PORT = 7000  # the listener's port inside every namespace
 
 LISTENER = r"""
 import socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)  # "::" also takes IPv4
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.listen(64)
@@ -39,7 +39,7 @@ while True:
 
 CLIENT = r"""
 import errno, socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 s.settimeout(float(sys.argv[3]))
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
@@ -300,17 +300,109 @@ def test_reject_on_a_port_in_a_namespace_refuses_clients_in_another(hosts, liste
     assert reach(n1, n2) == "ok"
 
 
-@pytest.mark.parametrize("scope", [{"port": 22}, {"peers": ["198.18.0.1"]}])
-def test_lockout_guard_refuses_to_cut_the_ssh_session_of_node1(hosts, dirs, scope, run_module):
-    # only the refusal is tested: with allow_lockout the session would really be cut
-    args = dict({"state": "down", "type": "reject", "state_dir": dirs["node1"]}, **scope)
-    res = run_module("network", args, inventory=INVENTORY, hosts="node1")["node1"]
-    assert res["failed"], res
-    assert "SSH session" in res["msg"] and "allow_lockout" in res["msg"], res["msg"]
-    assert "198.18.0.1" in res["msg"]  # the SSH_CONNECTION sshd set for this session
-    assert nft_table("flt-node1") is None
-    info = run_module("fault_info", {"state_dir": dirs["node1"]}, inventory=INVENTORY, hosts="node1")["node1"]
-    assert info["faults"] == [] and info["network"]["is_clear"] is True  # and the session still works
+def sshd_pid(n):
+    with open(n["pidfile"]) as f:
+        return f.read().strip()
+
+
+# Each case would cut the controller's session to node1 if it were applied;
+# ``duration`` makes the supervisor heal it within seconds should the guard
+# ever let one through, and ``force_clear`` below removes what is left.
+LOCKOUT_CASES = {
+    "port": ({"type": "reject", "port": 22}, "SSH session"),
+    "address": ({"type": "timeout", "peers": ["198.18.0.1"]}, "SSH session"),
+    "timeout-port": ({"type": "timeout", "ports": [22, 3306]}, "SSH session"),
+    "netns-self": ({"type": "reject", "port": 22, "netns": "/proc/self/ns/net"}, "SSH session"),
+    "netns-sshd-pid": ({"type": "reject", "port": 22, "netns": "SSHD_PID"}, "SSH session"),
+    "empty-ports": ({"type": "reject", "ports": []}, "ports is an empty list"),
+    "empty-peers": ({"type": "timeout", "port": 22, "peers": []}, "peers is an empty list"),
+    "no-scope": ({"type": "timeout"}, "all_traffic: true"),
+    "all-traffic": ({"type": "timeout", "all_traffic": True}, "SSH session"),
+}
+
+
+def force_clear(netns="flt-node1"):
+    """Last resort, from the host (never over SSH): drop the collection's table
+    in a lab namespace, so no test can leave node1 cut off."""
+    if nft_table(netns) is not None:
+        subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "inet", "faultline"], check=False)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("become", [False, True], ids=["root-login", "become"])
+@pytest.mark.parametrize("case", sorted(LOCKOUT_CASES))
+def test_lockout_guard_refuses_to_cut_the_ssh_session_of_node1(hosts, dirs, case, become, run_module):
+    scope, message = LOCKOUT_CASES[case]
+    scope = dict(scope)
+    if scope.get("netns") == "SSHD_PID":
+        scope["netns"] = sshd_pid(node(hosts, "node1"))  # a pid in node1's own namespace
+    args = dict({"state": "down", "state_dir": dirs["node1"], "duration": 15, "lease": 30}, **scope)
+    try:
+        res = run_module("network", args, inventory=INVENTORY, hosts="node1", become=become)["node1"]
+        assert res["failed"] and not res.get("unreachable"), res
+        assert message in res["msg"] and "Traceback" not in res["msg"], res["msg"]
+        if message == "SSH session":
+            assert "allow_lockout" in res["msg"] and "198.18.0.1:" in res["msg"], res["msg"]
+            assert "-> 198.18.0.11:22" in res["msg"], res["msg"]  # node1's side of the session
+            if become:
+                # sudo removed SSH_CONNECTION: the session was found from the sshd above the module
+                assert "sshd pid" in res["msg"], res["msg"]
+        assert nft_table("flt-node1") is None
+        info = run_module("fault_info", {"state_dir": dirs["node1"]}, inventory=INVENTORY, hosts="node1")["node1"]
+        assert info["faults"] == [] and info["network"]["is_clear"] is True  # and the session still works
+    finally:
+        assert not force_clear(), "a lockout fault was applied on node1"
+
+
+def test_become_strips_ssh_connection_on_node1(hosts, run_module):
+    """What the guard is up against: under sudo the module sees no SSH_CONNECTION."""
+    cmd = {"cmd": "printenv SSH_CONNECTION"}
+    plain = run_module("ansible.builtin.command", cmd, inventory=INVENTORY, hosts="node1")["node1"]
+    sudo = run_module("ansible.builtin.command", cmd, inventory=INVENTORY, hosts="node1", become=True)["node1"]
+    assert plain["stdout"].split()[2:] == ["198.18.0.11", "22"], plain
+    assert sudo["failed"] and sudo["rc"] == 1 and sudo["stdout"] == "", sudo
+
+
+def test_allow_lockout_cuts_the_session_and_the_supervisor_heals_it_at_the_deadline(hosts, dirs, run_module):
+    n1, n2 = node(hosts, "node1"), node(hosts, "node2")
+    duration = 8.0
+    args = {"state": "down", "type": "reject", "port": 22, "allow_lockout": True, "duration": duration,
+            "lease": 30, "state_dir": dirs["node1"]}
+    try:
+        t0 = time.time()
+        res = run_module("network", args, inventory=INVENTORY, hosts="node1", become=True)["node1"]
+        # the answer may or may not make it back before the reset: either is fine
+        assert "Traceback" not in json.dumps(res), res
+        rules = nft_table("flt-node1")
+        assert rules is not None and "tcp dport 22" in rules and "reject with tcp reset" in rules, rules
+        assert reach(n2, n1, port=22) == "ECONNREFUSED"  # node1's sshd is really cut off
+        cut = run_module("ansible.builtin.ping", inventory=INVENTORY, hosts="node1")["node1"]
+        assert cut["failed"] and cut.get("unreachable"), cut
+        # the supervisor (inside node1, started over the session it then cut) heals it
+        deadline = t0 + duration + 10
+        while nft_table("flt-node1") is not None:
+            assert time.time() < deadline, "not healed %.1fs after the apply" % (time.time() - t0)
+            time.sleep(0.2)
+        healed = time.time()
+        assert reach(n2, n1, port=22) == "ok"
+        events = [json.loads(line) for line in open(os.path.join(dirs["node1"], "journal.jsonl"))]
+        reverted = [e for e in events if e["event"] == "reverted"]
+        assert len(reverted) == 1 and reverted[0]["detail"]["by"] == "supervisor", reverted
+        assert reverted[0]["detail"]["reason"] == "duration" and reverted[0]["detail"]["errors"] == []
+        down = [e for e in events if e["event"] == "down"][0]
+        assert duration - 0.5 <= reverted[0]["ts"] - down["ts"] <= duration + 2.0, (down, reverted)
+        assert healed - t0 < duration + 10
+        ping = run_module("ansible.builtin.ping", inventory=INVENTORY, hosts="node1")["node1"]
+        assert ping.get("ping") == "pong", ping
+    finally:
+        force_clear()
+        for name in os.listdir(os.path.join(dirs["node1"], "faults")) if os.path.isdir(
+                os.path.join(dirs["node1"], "faults")) else []:
+            with open(os.path.join(dirs["node1"], "faults", name)) as f:
+                sup = (json.load(f).get("supervisor") or {}).get("pid")
+            if sup and pid_alive(sup):
+                os.kill(sup, signal.SIGTERM)
 
 
 def test_restore_sweeps_orphaned_chains_inside_a_namespace(hosts, listeners, dirs, run_module):
@@ -336,3 +428,98 @@ def test_restore_sweeps_orphaned_chains_inside_a_namespace(hosts, listeners, dir
     assert len(found) == 1 and found[0].split(":", 1)[1] in chains, swept["orphans"]
     assert nft_table(n1["netns"]) is None
     assert reach(n2, n1) == "ok"
+
+
+# --------------------------------------------------------------------------
+# the iptables backend in a namespace of the test's own (no lab hosts needed)
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def scratch_netns():
+    """A fresh, empty network namespace with loopback up and a listener on
+    [::]:PORT (IPv4 too), removed at the end."""
+    name = "flt-scratch-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    proc = None
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        proc = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", LISTENER, "::", str(PORT)])
+        ns = {"netns": name, "address": "127.0.0.1"}
+        deadline = time.monotonic() + 10
+        while reach(ns, ns) != "ok":
+            assert time.monotonic() < deadline, "listener in %s did not come up" % name
+            time.sleep(0.1)
+        yield name
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def in_ns(name, *argv):
+    return subprocess.run(["ip", "netns", "exec", name] + list(argv), capture_output=True, text=True, check=False)
+
+
+def test_iptables_backend_keeps_ipv6_peers_ipv6_and_leaves_no_table_behind(scratch_netns, state_dir, run_module):
+    ns = scratch_netns
+    v4, v6 = {"netns": ns, "address": "127.0.0.1"}, {"netns": ns, "address": "::1"}
+    assert in_ns(ns, "nft", "list", "tables").stdout == ""  # nothing there yet
+    args = {"state": "down", "type": "reject", "port": PORT, "peers": ["::1"], "backend": "iptables",
+            "netns": ns, "state_dir": state_dir}
+    res = run_module("network", args)
+    assert not res["failed"] and res["changed"] and res["backend"] == "iptables", res["msg"]
+    # only the IPv6 peer is cut: IPv4 clients (not a listed peer) still get through
+    assert reach(v6, v6) == "ECONNREFUSED"
+    assert reach(v4, v4) == "ok"
+    assert "FLT_" not in in_ns(ns, "iptables", "-S").stdout  # no IPv4 chain at all
+    rules6 = [r for r in in_ns(ns, "ip6tables", "-S").stdout.splitlines() if r.startswith("-A FLT_")]
+    assert rules6 and all("-s ::1/128" in r for r in rules6), rules6
+    up = run_module("network", dict(args, state="up"))
+    assert not up["failed"] and up["changed"], up["msg"]
+    assert reach(v6, v6) == "ok"
+    # ip6tables-nft made `ip6 filter` (and its INPUT chain) for us: it is gone again
+    assert in_ns(ns, "nft", "list", "tables").stdout == ""
+
+    # a table that was there before is never removed (nor its rules touched)
+    assert in_ns(ns, "ip6tables", "-w", "-A", "INPUT", "-s", "2001:db8::99", "-j", "ACCEPT").returncode == 0
+    mixed = dict(args, type="timeout", peers=["198.18.0.250", "::1"])
+    res = run_module("network", mixed)
+    assert not res["failed"] and res["changed"], res["msg"]
+    rules4 = [r for r in in_ns(ns, "iptables", "-S").stdout.splitlines() if r.startswith("-A FLT_")]
+    rules6 = [r for r in in_ns(ns, "ip6tables", "-S").stdout.splitlines() if r.startswith("-A FLT_")]
+    assert rules4 and all("-s 198.18.0.250/32" in r for r in rules4), rules4
+    assert rules6 and all("-s ::1/128" in r for r in rules6), rules6
+    assert reach(v6, v6, timeout=1.0) == "timeout" and reach(v4, v4) == "ok"
+    up = run_module("network", dict(mixed, state="up"))
+    assert not up["failed"] and up["changed"], up["msg"]
+    assert in_ns(ns, "nft", "list", "tables").stdout.split() == ["table", "ip6", "filter"]
+    assert "-A INPUT -s 2001:db8::99/128 -j ACCEPT" in in_ns(ns, "ip6tables", "-S").stdout
+    assert reach(v6, v6) == "ok" and reach(v4, v4) == "ok"
+
+
+def test_identical_faults_of_two_ledgers_do_not_share_a_chain(scratch_netns, tmp_path, run_module):
+    ns = scratch_netns
+    v4 = {"netns": ns, "address": "127.0.0.1"}
+    ledgers = [str(tmp_path / "a"), str(tmp_path / "b")]
+    args = {"state": "down", "type": "reject", "port": PORT, "netns": ns}
+    try:
+        ids = []
+        for sd in ledgers:
+            res = run_module("network", dict(args, state_dir=sd))
+            assert not res["failed"] and res["changed"], res["msg"]
+            ids.append(res["fault_id"])
+        assert ids[0] != ids[1]
+        assert reach(v4, v4) == "ECONNREFUSED"
+        up = run_module("network", dict(args, state="up", state_dir=ledgers[0]))
+        assert not up["failed"] and up["changed"], up["msg"]
+        assert reach(v4, v4) == "ECONNREFUSED"  # ledger b's fault still holds
+        swept = run_module("restore", {"state_dir": ledgers[0], "netns": [ns]})
+        assert not swept["failed"] and swept["orphans"] == [], swept  # b's chain is not a's orphan
+        assert reach(v4, v4) == "ECONNREFUSED"
+    finally:
+        for sd in ledgers:
+            res = run_module("restore", {"state_dir": sd, "netns": [ns]})
+            assert not res["failed"], res["msg"]
+    assert reach(v4, v4) == "ok"
+    assert nft_table(ns) is None

@@ -693,7 +693,13 @@ def _do_nft_gc(action, runner):
         items = json.loads(out).get("nftables", [])
     except ValueError:
         return {"op": "nft_gc", "deleted": False}
-    if any("chain" in i or "set" in i or "map" in i for i in items):
+    if action.get("empty_chains_ok"):
+        # a table iptables-nft made for us: chains may stay (its built-in
+        # INPUT/OUTPUT), but only empty ones with policy accept, nothing else
+        if any(not (set(i) & {"metainfo", "table", "chain"}) or i.get("chain", {}).get("policy", "accept") != "accept"
+               for i in items):
+            return {"op": "nft_gc", "deleted": False}
+    elif any("chain" in i or "set" in i or "map" in i for i in items):
         return {"op": "nft_gc", "deleted": False}
     runner(prefix + ["nft", "delete", "table", family, table], None)
     return {"op": "nft_gc", "deleted": True}

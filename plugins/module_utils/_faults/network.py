@@ -19,10 +19,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
+import json
 import os
 import re
 import shutil
+import struct
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault, short_hash
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
@@ -89,8 +92,27 @@ def detect_backend(runner, prefix=(), wanted="auto"):
     raise EngineError("no usable firewall backend (need nft or iptables, as root): " + "; ".join(reasons))
 
 
+_SAFE_OWNER = re.compile(r"^[A-Za-z0-9_./@:+=,-]{1,200}$")
+
+
+def owner_tag(state_dir):
+    """How a ledger (state_dir) is named in a chain's comment: its normalised
+    path when that is short and made of safe characters, else a hash of it.
+
+    It goes into an nft script and an iptables comment, so it can never
+    contain a quote, a space, a newline or a semicolon.
+    """
+    if not state_dir:
+        return None
+    path = os.path.normpath(os.path.abspath(str(state_dir)))
+    if _SAFE_OWNER.match(path):
+        return path
+    return "sha256:" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
 def chain_definition(hook, owner=None):
-    comment = ' comment "%s%s";' % (OWNER_TAG, owner) if owner else ""
+    tag = owner_tag(owner)
+    comment = ' comment "%s%s";' % (OWNER_TAG, tag) if tag else ""
     return "{ type filter hook %s priority %d; policy accept;%s }" % (hook, CHAIN_PRIORITY, comment)
 
 
@@ -115,12 +137,18 @@ class NetworkFault(Fault):
 
     kind = "network"
 
-    def __init__(self, params, fault_id=None, backend=None, owner=None):
+    def __init__(self, params, fault_id=None, backend=None, owner=None, gc_tables=()):
         super(NetworkFault, self).__init__(params, fault_id)
         self.backend = backend
-        # the ledger (state_dir) that owns the chains: written as the chain's
-        # comment, so an orphan sweep from another ledger leaves them alone
+        # the ledger (state_dir) that owns the chains: part of the fault id and
+        # of the chain names (two ledgers never share a chain) and written as
+        # the chain's comment, so an orphan sweep from another ledger leaves
+        # them alone
         self.owner = owner
+        # iptables path: nftables tables (family, name) such as ("ip6", "filter")
+        # that this fault's ip(6)tables use creates (see ipt_tables_to_gc);
+        # revert deletes them again once nothing is left in them
+        self.gc_tables = list(gc_tables)
 
     def identity(self):
         p = self.params
@@ -130,7 +158,18 @@ class NetworkFault(Fault):
 
     # --- names -----------------------------------------------------------
     @property
+    def fault_id(self):
+        if self._fault_id:
+            return self._fault_id
+        ident = [self.kind, self.identity()]
+        if self.owner:
+            ident.append(owner_tag(self.owner))
+        return "%s_%s" % (self.kind, short_hash(ident))
+
+    @property
     def token(self):
+        if self.owner:
+            return short_hash([self.fault_id, owner_tag(self.owner)], 8)
         return short_hash(self.fault_id, 8)
 
     def directions(self):
@@ -196,8 +235,10 @@ class NetworkFault(Fault):
                     rules.append(body)
         return rules
 
-    def ipt_rules(self, direction):
-        """iptables rule argv tails (after '-A CHAIN') for one direction."""
+    def ipt_rules(self, direction, family=4):
+        """iptables (``family`` 4) or ip6tables (6) rule argv tails (after
+        '-A CHAIN') for one direction. With peers, each family's rules match
+        exactly that family's peers, and a family without peers gets none."""
         p = self.params
         if p["type"] == "loss":
             loss = ["-m", "statistic", "--mode", "random", "--probability", "%.4f" % (p["loss_percent"] / 100.0), "-j", "DROP"]
@@ -207,9 +248,12 @@ class NetworkFault(Fault):
             loss = None
         ports = sorted(set(int(x) for x in (p.get("ports") or [])))
         proto = p.get("protocol", "tcp")
-        v4, _v6 = _split_peers(p.get("peers"))
+        v4, v6 = _split_peers(p.get("peers"))
+        peers = v4 if family == 4 else v6
+        if p.get("peers") and not peers:
+            return []
         flag = "-s" if direction == "in" else "-d"
-        addr = [[flag, a] for a in v4] or [[]]
+        addr = [[flag, a] for a in peers] or [[]]
         protos = ["tcp", "udp"] if proto == "all" and ports else ([proto] if proto != "all" else [None])
         rules = []
         for a in addr:
@@ -281,21 +325,28 @@ class NetworkFault(Fault):
             revert.append({"op": "nft_gc", "prefix": prefix, "family": TABLE_FAMILY, "table": TABLE_NAME})
             preview = script
         else:
-            for tool in self._ipt_tools():
+            tag = owner_tag(self.owner)
+            # the jump rule names the ledger, so another ledger's sweep spares it
+            mark = ["-m", "comment", "--comment", OWNER_TAG + tag] if tag else []
+            for tool, family in self.ipt_tools():
                 for d in self.directions():
                     c = self.ipt_chain(d)
                     apply.append({"op": "run", "argv": prefix + [tool, "-w", "-N", c]})
                     preview.append("%s -N %s" % (tool, c))
-                    for r in self.ipt_rules(d):
-                        if tool == "ip6tables" and any(x in ("-s", "-d") for x in r):
-                            continue
+                    for r in self.ipt_rules(d, family):
                         apply.append({"op": "run", "argv": prefix + [tool, "-w", "-A", c] + r})
                         preview.append("%s -A %s %s" % (tool, c, " ".join(r)))
-                    apply.append({"op": "run", "argv": prefix + [tool, "-w", "-I", IPT_CHAINS[d], "1", "-j", c]})
-                    preview.append("%s -I %s 1 -j %s" % (tool, IPT_CHAINS[d], c))
-                    revert.append({"op": "run", "argv": prefix + [tool, "-w", "-D", IPT_CHAINS[d], "-j", c], "ok_rc": "any"})
+                    jump = [IPT_CHAINS[d], "1"] + mark + ["-j", c]
+                    apply.append({"op": "run", "argv": prefix + [tool, "-w", "-I"] + jump})
+                    preview.append("%s -I %s" % (tool, " ".join(jump)))
+                    revert.append({"op": "run", "argv": prefix + [tool, "-w", "-D", IPT_CHAINS[d]] + mark + ["-j", c],
+                                   "ok_rc": "any"})
                     revert.append({"op": "run", "argv": prefix + [tool, "-w", "-F", c], "ok_rc": "any"})
                     revert.append({"op": "run", "argv": prefix + [tool, "-w", "-X", c], "ok_rc": "any"})
+            for family, table in self.gc_tables:
+                # deleted only when nothing but empty accept-policy chains is left
+                revert.append({"op": "nft_gc", "prefix": prefix, "family": family, "table": table,
+                               "empty_chains_ok": True})
         if pin:
             apply.insert(0, pin)
             revert.append({"op": "ns_unpin", "dst": pin["dst"]})
@@ -305,11 +356,19 @@ class NetworkFault(Fault):
                                         for d in self.directions()]),
                     preview="\n".join(preview))
 
-    def _ipt_tools(self):
-        tools = ["iptables"]
-        _v4, v6 = _split_peers(self.params.get("peers"))
-        if shutil.which("ip6tables") and (v6 or not self.params.get("peers")):
-            tools.append("ip6tables")
+    def ipt_tools(self):
+        """[(tool, family)]: iptables and ip6tables, each only when it has rules
+        to carry (with peers: only for the families of the peers)."""
+        v4, v6 = _split_peers(self.params.get("peers"))
+        every = not self.params.get("peers")
+        tools = []
+        if v4 or every:
+            tools.append(("iptables", 4))
+        if v6 or every:
+            if shutil.which("ip6tables"):
+                tools.append(("ip6tables", 6))
+            elif v6:
+                raise EngineError("peers %s are IPv6 but ip6tables is not installed" % ", ".join(v6))
         return tools
 
     def summary(self):
@@ -334,10 +393,11 @@ class NetworkFault(Fault):
                 if rc != 0:
                     return False
             return True
-        for d in self.directions():
-            rc, _o, _e = runner(prefix + ["iptables", "-w", "-S", self.ipt_chain(d)], None)
-            if rc != 0:
-                return False
+        for tool, _family in self.ipt_tools():
+            for d in self.directions():
+                rc, _o, _e = runner(prefix + [tool, "-w", "-S", self.ipt_chain(d)], None)
+                if rc != 0:
+                    return False
         return True
 
 
@@ -346,10 +406,13 @@ class NetworkFault(Fault):
 # --------------------------------------------------------------------------
 
 _CHAIN_RE = re.compile(r'^\s*chain (\S+) \{\s*\n(?:\s*comment "([^"]*)"\s*\n)?', re.M)
+_IPT_JUMP_RE = re.compile(r'^-A (?:INPUT|OUTPUT) (?:.* )?-j (FLT_\S+)\s*$')
+_IPT_COMMENT_RE = re.compile(r'--comment "?%s([^" ]+)"?' % re.escape(OWNER_TAG))
 
 
 def list_owned(runner, prefix=()):
-    """Chains the collection owns right now: {'nft': [...], 'iptables': [...]}."""
+    """Chains the collection owns right now: {'nft': [...], 'iptables': [...],
+    'owners': {chain or 'tool:CHAIN': owner tag}}."""
     prefix = list(prefix)
     out = {"nft": [], "iptables": [], "nft_table": False, "owners": {}}
     if shutil.which("nft"):
@@ -371,20 +434,30 @@ def list_owned(runner, prefix=()):
             parts = line.split()
             if len(parts) >= 2 and parts[0] == "-N" and parts[1].startswith("FLT_"):
                 out["iptables"].append("%s:%s" % (tool, parts[1]))
+                continue
+            jump = _IPT_JUMP_RE.match(line.strip())
+            tag = _IPT_COMMENT_RE.search(line) if jump else None
+            if tag:
+                out["owners"]["%s:%s" % (tool, jump.group(1))] = tag.group(1)
     return out
 
 
 def sweep_actions(owned, keep_chains, prefix=(), owner=None):
     """Actions removing every chain of ours not in ``keep_chains`` (orphans).
 
-    With ``owner``, nft chains tagged as belonging to another ledger (another
-    state_dir on the same host) are left alone.
+    With ``owner`` (a state_dir), chains tagged as belonging to another ledger
+    (another state_dir on the same host: the nft chain's comment, the comment
+    of the iptables jump rule) are left alone. Untagged chains are orphans.
     """
     prefix = list(prefix)
     actions = []
     owners = owned.get("owners", {})
-    orphans = [c for c in owned["nft"] if c not in keep_chains
-               and (owner is None or owners.get(c) in (None, owner))]
+    tag = owner_tag(owner)
+
+    def mine(key):
+        return owner is None or owners.get(key) in (None, tag)
+
+    orphans = [c for c in owned["nft"] if c not in keep_chains and mine(c)]
     if orphans:
         # deleting a base chain needs it flushed first; one batch per chain so
         # a chain that vanished meanwhile does not stop the others
@@ -394,50 +467,290 @@ def sweep_actions(owned, keep_chains, prefix=(), owner=None):
                                 TABLE_FAMILY, TABLE_NAME, c, TABLE_FAMILY, TABLE_NAME, c)})
     if owned.get("nft_table"):
         actions.append({"op": "nft_gc", "prefix": prefix, "family": TABLE_FAMILY, "table": TABLE_NAME})
-    for item in owned["iptables"]:
+    ipt_orphans = [i for i in owned["iptables"] if i.split(":", 1)[1] not in keep_chains and mine(i)]
+    for item in ipt_orphans:
         tool, chain = item.split(":", 1)
-        if chain in keep_chains:
-            continue
         builtin = "INPUT" if chain.endswith("_IN") else "OUTPUT"
-        actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-D", builtin, "-j", chain]})
+        mark = ["-m", "comment", "--comment", OWNER_TAG + owners[item]] if owners.get(item) else []
+        actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-D", builtin] + mark + ["-j", chain]})
         actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-F", chain]})
         actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-X", chain]})
-    return actions, orphans + [i for i in owned["iptables"] if i.split(":", 1)[1] not in keep_chains]
+    return actions, orphans + ipt_orphans
+
+
+# --------------------------------------------------------------------------
+# the tables iptables-nft creates
+# --------------------------------------------------------------------------
+
+IPT_TABLES = {"iptables": ("ip", "filter"), "ip6tables": ("ip6", "filter")}
+IPT_BUILTIN_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
+
+
+def _only_ours(items):
+    """True if an iptables-nft table (``nft -j`` items) holds nothing but the
+    built-in chains with policy accept, the collection's FLT_ chains and jumps
+    to them: the table was made by the collection's ip(6)tables use."""
+    for item in items:
+        if "metainfo" in item or "table" in item:
+            continue
+        if "chain" in item:
+            c = item["chain"]
+            if c.get("name", "").startswith("FLT_"):
+                continue
+            if c.get("name") not in IPT_BUILTIN_CHAINS or c.get("policy", "accept") != "accept":
+                return False
+            continue
+        if "rule" in item:
+            r = item["rule"]
+            if r.get("chain", "").startswith("FLT_"):
+                continue
+            targets = [e.get("jump", {}).get("target", "") for e in r.get("expr", []) if "jump" in e]
+            if targets and all(t.startswith("FLT_") for t in targets):
+                continue
+        return False
+    return True
+
+
+def ipt_tables_to_gc(runner, tools, prefix=()):
+    """The nftables tables that the iptables path may delete on revert.
+
+    iptables-nft creates its table (``ip6 filter`` for ip6tables) and the
+    built-in chain it jumps from the first time it is used, and never removes
+    them. A table is claimed only when it does not exist yet, or holds only
+    what the collection's own ip(6)tables use put there; a table with anything
+    else in it (it was there before) is never touched. On revert the table is
+    deleted only when nothing but empty accept-policy chains is left in it.
+    Without nft (iptables-legacy only) nothing is claimed.
+    """
+    prefix = list(prefix)
+    if not shutil.which("nft"):
+        return []
+    out = []
+    for tool in tools:
+        family, table = IPT_TABLES[tool]
+        rc, text, _e = runner(prefix + ["nft", "-j", "list", "table", family, table], None)
+        if rc != 0:
+            out.append((family, table))
+            continue
+        try:
+            items = json.loads(text).get("nftables", [])
+        except ValueError:
+            continue
+        if _only_ours(items):
+            out.append((family, table))
+    return out
 
 
 # --------------------------------------------------------------------------
 # self-lockout guard
 # --------------------------------------------------------------------------
 
-def lockout_reason(params, environ=None):
-    """Why this fault would cut the controller's own SSH session, or None."""
-    env = os.environ if environ is None else environ
-    conn = env.get("SSH_CONNECTION")
-    if not conn or params.get("netns"):
+SSHD_NAMES = ("sshd", "sshd-session", "sshd-auth")
+TCP_ESTABLISHED = "01"
+
+
+def netns_identity(netns=None, proc="/proc"):
+    """(st_dev, st_ino) of a network namespace given as the module's ``netns``
+    (None: this process's own), or None when it cannot be read."""
+    if netns in (None, ""):
+        path = os.path.join(proc, "self", "ns", "net")
+    else:
+        s = str(netns)
+        if s.isdigit():
+            path = os.path.join(proc, s, "ns", "net")
+        elif "/" in s:
+            path = s
+        else:
+            path = os.path.join("/run/netns", s)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _read(path, mode="r"):
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except (IOError, OSError):
+        return None
+
+
+def _ppid(pid, proc):
+    data = _read(os.path.join(proc, str(pid), "stat"))
+    if not data:
         return None
     try:
-        client_ip, client_port, _server_ip, server_port = conn.split()[:4]
-        client_port, server_port = int(client_port), int(server_port)
+        return int(data.rsplit(")", 1)[-1].split()[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _hex_addr(text):
+    """'0100007F:0016' (from /proc/net/tcp or tcp6) -> ('127.0.0.1', 22)."""
+    addr, port = text.split(":")
+    raw = b"".join(struct.pack("=I", int(addr[i:i + 8], 16)) for i in range(0, len(addr), 8))
+    ip = ipaddress.ip_address(raw)
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip), int(port, 16)
+
+
+def _tcp_table(proc, pid):
+    """{socket inode: (local, remote)} of the established TCP sockets in the
+    network namespace of ``pid``."""
+    out = {}
+    for name in ("tcp", "tcp6"):
+        text = _read(os.path.join(proc, str(pid), "net", name)) or ""
+        for line in text.splitlines()[1:]:
+            f = line.split()
+            if len(f) < 10 or f[3] != TCP_ESTABLISHED:
+                continue
+            try:
+                out[f[9]] = (_hex_addr(f[1]), _hex_addr(f[2]))
+            except (ValueError, struct.error):
+                continue
+    return out
+
+
+def _socket_inodes(proc, pid):
+    inodes = set()
+    fd_dir = os.path.join(proc, str(pid), "fd")
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return inodes
+    for n in names:
+        try:
+            target = os.readlink(os.path.join(fd_dir, n))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _parse_ssh_connection(value):
+    try:
+        client_ip, client_port, server_ip, server_port = value.split()[:4]
+        return dict(peer=(client_ip, int(client_port)), local=(server_ip, int(server_port)))
     except ValueError:
         return None
-    ports = set(int(x) for x in (params.get("ports") or []))
-    proto = params.get("protocol", "tcp")
-    if proto == "udp":
-        return None
-    peers = params.get("peers") or []
-    peer_hit = not peers or any(
-        ipaddress.ip_address(client_ip) in ipaddress.ip_network(str(p), strict=False) for p in peers
-        if _same_family(client_ip, p))
-    port_hit = not ports or server_port in ports or client_port in ports
-    if peer_hit and port_hit:
-        return ("this fault would cut the controller's SSH session (%s, SSH_CONNECTION=%s); "
-                "narrow ports/peers or set allow_lockout: true" % (
-                    "port %d" % server_port if ports else "all ports", conn))
+
+
+def controller_connections(proc="/proc", pid=None, environ=None):
+    """The SSH connections this module runs through, wherever it can see them.
+
+    Walks the process ancestry (``ppid`` in ``/proc/<pid>/stat``) up to PID 1.
+    For every sshd process on the way (the session that owns this module's
+    process tree) its established TCP sockets (``/proc/<pid>/fd``) are looked
+    up in the TCP tables of its own network namespace
+    (``/proc/<pid>/net/tcp{,6}``): local and peer address and port, and the
+    namespace's identity. ``SSH_CONNECTION`` in this process's environment
+    and in every ancestor's (sudo's ``env_reset`` removes it below sudo, not
+    above) is another source; a connection known only from there has no
+    namespace (it is guarded in every namespace).
+    Returns a list of dicts: local, peer, netns, source.
+    """
+    conns, seen = [], set()
+
+    def add(local, peer, netns, source):
+        key = (local, peer)
+        if key in seen:
+            for c in conns:
+                if (c["local"], c["peer"]) == key and c["netns"] is None and netns is not None:
+                    c["netns"], c["source"] = netns, source
+            return
+        seen.add(key)
+        conns.append(dict(local=local, peer=peer, netns=netns, source=source))
+
+    env_conns = []
+    env = os.environ if environ is None else environ
+    if env.get("SSH_CONNECTION"):
+        env_conns.append(("environment", env["SSH_CONNECTION"]))
+    pid = os.getpid() if pid is None else pid
+    hops = 0
+    while pid and pid > 1 and hops < 64:
+        hops += 1
+        comm = (_read(os.path.join(proc, str(pid), "comm")) or "").strip()
+        environ_data = _read(os.path.join(proc, str(pid), "environ"), "rb") or b""
+        for item in environ_data.split(b"\0"):
+            if item.startswith(b"SSH_CONNECTION="):
+                env_conns.append(("environment of pid %d (%s)" % (pid, comm),
+                                  item[15:].decode("ascii", "replace")))
+        if comm in SSHD_NAMES:
+            netns = netns_identity(str(pid), proc)
+            table = _tcp_table(proc, pid)
+            for inode in sorted(_socket_inodes(proc, pid)):
+                if inode in table:
+                    local, peer = table[inode]
+                    add(local, peer, netns, "sshd pid %d" % pid)
+        pid = _ppid(pid, proc)
+    for source, value in env_conns:
+        parsed = _parse_ssh_connection(value)
+        if parsed:
+            add(parsed["local"], parsed["peer"], None, "SSH_CONNECTION in the " + source)
+    return conns
+
+
+def scope_error(ports, peers, all_traffic=False):
+    """Why a rule scope is refused, or None. ``ports``/``peers`` are None when
+    not given. An empty list is always refused (an empty variable must never
+    widen a fault to everything); no ports and no peers at all (every port of
+    every peer) needs ``all_traffic: true``."""
+    for name, value in (("ports", ports), ("peers", peers)):
+        if value is not None and len(value) == 0:
+            return ("%s is an empty list, which would mean every %s; leave %s out, "
+                    "or list what the fault is for" % (name, name[:-1], name))
+    if not ports and not peers and not all_traffic:
+        return ("neither ports nor peers given: the fault would cut every port to and from every peer; "
+                "set all_traffic: true if that is really meant")
     return None
 
 
-def _same_family(a, net):
+def _in_peers(ip, peers):
     try:
-        return ipaddress.ip_address(a).version == ipaddress.ip_network(str(net), strict=False).version
+        addr = ipaddress.ip_address(ip)
     except ValueError:
-        return False
+        return True  # cannot tell: assume it is hit
+    for p in peers:
+        try:
+            net = ipaddress.ip_network(str(p), strict=False)
+        except ValueError:
+            continue
+        if net.version == addr.version and addr in net:
+            return True
+    return False
+
+
+def lockout_reason(params, connections=None, target_netns=None):
+    """Why this fault would cut the controller's own SSH session, or None.
+
+    ``connections``: from :func:`controller_connections` (looked up when
+    None). ``target_netns``: identity of the namespace the rules go into
+    (looked up from ``params['netns']`` when None). A connection is guarded
+    when it lives in that namespace, compared by inode: ``netns: "1"``, a path
+    or a pid that is in fact the sshd's own namespace is no way around it.
+    """
+    if params.get("protocol", "tcp") == "udp":
+        return None
+    if connections is None:
+        connections = controller_connections()
+    if target_netns is None:
+        target_netns = netns_identity(params.get("netns"))
+    ports = set(int(x) for x in (params.get("ports") or []))
+    peers = params.get("peers") or []
+    for c in connections:
+        if c["netns"] is not None and target_netns is not None and c["netns"] != target_netns:
+            continue
+        peer_ip, peer_port = c["peer"]
+        local_ip, local_port = c["local"]
+        peer_hit = not peers or _in_peers(peer_ip, peers)
+        port_hit = not ports or local_port in ports or peer_port in ports
+        if peer_hit and port_hit:
+            return ("this fault would cut the controller's SSH session %s:%d -> %s:%d (%s; %s); "
+                    "narrow ports/peers or set allow_lockout: true" % (
+                        peer_ip, peer_port, local_ip, local_port,
+                        "port %d" % local_port if ports else "all ports", c["source"]))
+    return None

@@ -47,7 +47,7 @@ def run_playbook(path, extra_vars=None, check=False, diff=False, timeout=900, in
                           text=True, timeout=timeout, check=False)
 
 
-def run_module(module, args=None, check=False, diff=False, timeout=600, inventory=None, hosts=None):
+def run_module(module, args=None, check=False, diff=False, timeout=600, inventory=None, hosts=None, become=False):
     """Run one module through ``ansible-playbook`` and return its result dict.
 
     ``module`` is a short name of this collection (``network``) or a FQCN.
@@ -60,6 +60,11 @@ def run_module(module, args=None, check=False, diff=False, timeout=600, inventor
     syntax error) the result says ``failed: True`` with Ansible's error text
     in ``msg``.  ``_stderr`` holds Ansible's warnings.  A module that died
     with a Python traceback raises AssertionError: that is never a result.
+    ``become``: run the task with ``become: true`` (sudo on the target),
+    also when the login user is already root (the lab hosts): Ansible would
+    skip sudo to the same user, so it is forced, and sudo really runs.
+    A host that became unreachable during the task gives a result with
+    ``unreachable: True`` and ``failed: True``.
     """
     fqcn = module if "." in module else "faultline.chaos." + module
     with tempfile.TemporaryDirectory(prefix="faultline-run-module-") as tmp:
@@ -68,7 +73,8 @@ def run_module(module, args=None, check=False, diff=False, timeout=600, inventor
             "hosts": hosts or "localhost",
             "gather_facts": False,
             "tasks": [
-                {"name": fqcn, fqcn: args or {}, "register": "_faultline_result", "ignore_errors": True},
+                {"name": fqcn, fqcn: args or {}, "register": "_faultline_result", "ignore_errors": True,
+                 "ignore_unreachable": True, "become": bool(become)},
                 {"name": "dump the result", "delegate_to": "localhost", "check_mode": False, "diff": False,
                  "ansible.builtin.copy": {"content": "{{ _faultline_result | to_json }}", "mode": "0600",
                                           "dest": tmp + "/{{ inventory_hostname }}.json"}},
@@ -86,7 +92,8 @@ def run_module(module, args=None, check=False, diff=False, timeout=600, inventor
             argv.append("--diff")
         # Only the module under test: no extra callbacks (the timeline callback
         # belongs to scenario playbooks, not to a single module call).
-        env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default")
+        env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default",
+                          ANSIBLE_BECOME_ALLOW_SAME_USER="1" if become else "0")
         cp = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         results = {}
         for name in os.listdir(tmp):
@@ -102,6 +109,8 @@ def run_module(module, args=None, check=False, diff=False, timeout=600, inventor
     for result in results.values():
         if "Traceback (most recent call last)" in (result.get("module_stderr") or ""):
             raise AssertionError("%s crashed:\n%s" % (fqcn, result["module_stderr"][-3000:]))
+        if result.get("unreachable"):
+            result["failed"] = True
         result.setdefault("failed", False)
         result.setdefault("changed", False)
         result.setdefault("msg", "")

@@ -1,8 +1,10 @@
 """network/restore module entry points: refusals before anything is applied (no I/O)."""
+import fcntl
 import os
 
 import pytest
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import network as net
 from ansible_collections.faultline.chaos.plugins.modules import network as network_module
@@ -56,3 +58,79 @@ def test_bad_input_messages(args, message, run_module, tmp_path):
     code, out = run_module(network_module, full)
     assert code == 1 and message in out["msg"], out["msg"]
     assert not (tmp_path / "faults").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"ports": []}, "ports is an empty list"),
+    ({"port": 3306, "peers": []}, "peers is an empty list"),
+    ({"type": "timeout"}, "set all_traffic: true"),
+])
+def test_empty_scope_is_refused_even_in_check_mode(args, message, monkeypatch, run_module, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    full = dict({"state": "down", "state_dir": str(tmp_path), "_ansible_check_mode": True}, **args)
+    code, out = run_module(network_module, full)
+    assert code == 1 and message in out["msg"], out
+    assert not (tmp_path / "faults").exists()
+
+
+def test_the_lockout_guard_sees_the_session_found_in_the_ancestry(monkeypatch, run_module, tmp_path):
+    # what controller_connections finds above a module run with become (no SSH_CONNECTION)
+    conn = dict(local=("198.18.0.11", 22), peer=("198.18.0.1", 40000), netns=net.netns_identity(None),
+                source="sshd pid 200")
+    monkeypatch.setattr(net, "controller_connections", lambda: [conn])
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    for extra in ({}, {"netns": "/proc/self/ns/net"}, {"netns": str(os.getpid())}):
+        args = dict({"state": "down", "port": 22, "state_dir": str(tmp_path), "_ansible_check_mode": True}, **extra)
+        code, out = run_module(network_module, args)
+        assert code == 1 and "SSH session 198.18.0.1:40000 -> 198.18.0.11:22" in out["msg"], out
+    assert not (tmp_path / "faults").exists()
+
+
+def _put(ledger, fid, kind, type_):
+    ledger.put(dict(id=fid, kind=kind, type=type_, summary="%s %s" % (kind, type_), params={}, apply=[], revert=[]))
+
+
+def test_restore_kinds_service_selects_service_stops(monkeypatch, run_module, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    # these bare records have no supervisor and no deadline: the reaper would revert them first
+    monkeypatch.setattr(restore_module, "reap_orphans", lambda module: [])
+    led = runtime.Ledger(str(tmp_path))
+    _put(led, "network_svc", "network", "service")  # what network type=service records
+    _put(led, "network_rej", "network", "reject")
+    _put(led, "process_p", "process", "pause")
+    base = {"state_dir": str(tmp_path), "sweep": False, "stop_workers": False}
+    for kinds, want in ((["service"], ["network_svc"]), (["network"], ["network_rej"]),
+                        (["service", "process"], ["network_svc", "process_p"])):
+        _code, out = run_module(restore_module, dict(base, kinds=kinds, _ansible_check_mode=True))
+        assert sorted(r["id"] for r in out["reverted"]) == want, (kinds, out)
+    code, out = run_module(restore_module, dict(base, kinds=["service"]))
+    assert code == 0 and [(r["id"], r["kind"], r["reverted"]) for r in out["reverted"]] == [
+        ("network_svc", "service", True)]
+    assert sorted(r["id"] for r in led.list()) == ["network_rej", "process_p"]
+
+
+def test_restore_sweeps_while_holding_the_ledger_lock(monkeypatch, run_module, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    runtime.Ledger(str(tmp_path)).ensure()
+    seen = []
+
+    def list_owned(runner, prefix):
+        return {"nft": ["flt_dead_in"], "iptables": [], "nft_table": False, "owners": {}}
+
+    def execute_all(actions, runner=None):
+        fd = os.open(os.path.join(str(tmp_path), "lock"), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append("free")
+        except BlockingIOError:
+            seen.append("held")
+        finally:
+            os.close(fd)
+        return []
+
+    monkeypatch.setattr(restore_module, "list_owned", list_owned)
+    monkeypatch.setattr(restore_module, "execute_all", execute_all)
+    code, out = run_module(restore_module, {"state_dir": str(tmp_path), "stop_workers": False})
+    assert code == 0 and out["orphans"] == ["flt_dead_in"], out
+    assert seen == ["held"]

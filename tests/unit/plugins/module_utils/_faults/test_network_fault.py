@@ -1,8 +1,10 @@
 """Planning of network faults: rules, ids, lockout guard, sweep (no I/O)."""
+import json
 import os
 
 import pytest
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import network as net
 
@@ -84,21 +86,242 @@ def test_netns_prefix_validates(tmp_path):
     assert net.netns_prefix(None) == []
 
 
-@pytest.mark.parametrize("params,env,locked", [
-    (dict(ports=[22]), "10.0.0.5 51000 10.0.0.1 22", True),
-    (dict(ports=[3306]), "10.0.0.5 51000 10.0.0.1 22", False),
-    (dict(ports=[]), "10.0.0.5 51000 10.0.0.1 22", True),
-    (dict(ports=[], peers=["10.0.0.0/24"]), "10.0.0.5 51000 10.0.0.1 22", True),
-    (dict(ports=[], peers=["198.18.0.3"]), "10.0.0.5 51000 10.0.0.1 22", False),
-    (dict(ports=[22], netns="node1"), "10.0.0.5 51000 10.0.0.1 22", False),
-    (dict(ports=[22]), None, False),
+CONN = dict(local=("10.0.0.1", 22), peer=("10.0.0.5", 51000), netns=("dev", 7), source="sshd pid 200")
+
+
+@pytest.mark.parametrize("params,locked", [
+    (dict(ports=[22]), True),
+    (dict(ports=[3306]), False),
+    (dict(ports=[]), True),
+    (dict(ports=[], peers=["10.0.0.0/24"]), True),
+    (dict(ports=[], peers=["198.18.0.3"]), False),
+    (dict(ports=[22], peers=["fd00::5"]), False),
+    (dict(ports=[22], protocol="udp"), False),
+    (dict(ports=[51000], type="timeout"), True),  # the controller's side of the session
 ])
-def test_lockout_guard(params, env, locked):
-    environ = {"SSH_CONNECTION": env} if env else {}
-    reason = net.lockout_reason(params, environ)
+def test_lockout_guard_matches_port_and_peer_of_the_session(params, locked):
+    reason = net.lockout_reason(params, connections=[CONN], target_netns=("dev", 7))
     assert bool(reason) is locked
     if locked:
-        assert "allow_lockout" in reason
+        assert "allow_lockout" in reason and "10.0.0.5:51000 -> 10.0.0.1:22" in reason
+
+
+def test_lockout_guard_compares_namespaces_by_inode():
+    # another namespace: the session is not there
+    assert net.lockout_reason(dict(ports=[22], netns="node1"), [CONN], target_netns=("dev", 8)) is None
+    # whatever the netns value says, the namespace of the sshd is guarded
+    assert net.lockout_reason(dict(ports=[22], netns="1"), [CONN], target_netns=("dev", 7))
+    # a session known only from SSH_CONNECTION (namespace unknown) is guarded everywhere
+    loose = dict(CONN, netns=None)
+    assert net.lockout_reason(dict(ports=[22], netns="node1"), [loose], target_netns=("dev", 8))
+
+
+def test_netns_identity_is_the_namespace_inode_whatever_its_spelling():
+    me = net.netns_identity(None)
+    assert me is not None
+    assert net.netns_identity(str(os.getpid())) == me
+    assert net.netns_identity("/proc/self/ns/net") == me
+    assert net.netns_identity("/proc/%d/ns/net" % os.getpid()) == me
+    assert net.netns_identity("surely-not-a-namespace") is None
+
+
+def _fake_proc(root, procs):
+    """A /proc tree: {pid: dict(ppid, comm, environ, sockets, tcp, tcp6)}."""
+    for pid, p in procs.items():
+        d = root / str(pid)
+        (d / "fd").mkdir(parents=True)
+        (d / "ns").mkdir()
+        (d / "net").mkdir()
+        (d / "ns" / "net").write_text("ns of %d" % p.get("ns", pid))
+        (d / "comm").write_text(p["comm"] + "\n")
+        (d / "stat").write_text("%d (%s) S %d 1 1 0 -1\n" % (pid, p["comm"], p["ppid"]))
+        (d / "environ").write_bytes(b"\0".join(b"%s=%s" % (k.encode(), v.encode())
+                                               for k, v in p.get("environ", {}).items()))
+        for n, inode in enumerate(p.get("sockets", [])):
+            os.symlink("socket:[%s]" % inode, str(d / "fd" / str(n + 3)))
+        os.symlink("/dev/null", str(d / "fd" / "0"))
+        head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        for name in ("tcp", "tcp6"):
+            (d / "net" / name).write_text(head + "".join(
+                "   0: %s %s %s 00000000:00000000 00:00000000 00000000     0        0 %s 1\n" % row
+                for row in p.get(name, [])))
+
+
+def test_the_session_is_found_from_the_ancestry_when_sudo_removed_ssh_connection(tmp_path):
+    # module (python) <- sh <- sudo <- sh <- sshd session (the socket) <- sshd listener
+    _fake_proc(tmp_path, {
+        500: dict(ppid=400, comm="python3", environ={"PATH": "/usr/bin"}),
+        400: dict(ppid=300, comm="sudo"),
+        300: dict(ppid=200, comm="sh"),
+        200: dict(ppid=100, comm="sshd", sockets=["777", "778"], tcp=[
+            ("0B0012C6:0016", "010012C6:9C40", "01", "777"),   # 198.18.0.11:22 <- 198.18.0.1:40000
+            ("0B0012C6:0016", "0C0012C6:9C41", "01", "999"),   # another session: not ours
+            ("00000000:0016", "00000000:0000", "0A", "778"),   # a listener
+        ]),
+        100: dict(ppid=1, comm="sshd", sockets=["778"]),
+    })
+    conns = net.controller_connections(proc=str(tmp_path), pid=500, environ={})
+    assert [(c["local"], c["peer"], c["source"]) for c in conns] == [
+        (("198.18.0.11", 22), ("198.18.0.1", 40000), "sshd pid 200")]
+    ns = net.netns_identity("200", proc=str(tmp_path))
+    assert conns[0]["netns"] == ns
+    why = net.lockout_reason(dict(type="reject", ports=[22]), conns, target_netns=ns)
+    assert why and "198.18.0.1:40000 -> 198.18.0.11:22" in why and "sshd pid 200" in why
+    assert net.lockout_reason(dict(type="reject", ports=[22]), conns, target_netns=("x", 1)) is None
+
+
+def test_ssh_connection_of_an_ancestor_and_ipv6_sockets(tmp_path):
+    _fake_proc(tmp_path, {
+        500: dict(ppid=300, comm="python3"),
+        # sudo's parent still has SSH_CONNECTION (env_reset acts below sudo)
+        300: dict(ppid=1, comm="sh", environ={"SSH_CONNECTION": "2001:db8::9 40001 2001:db8::1 2222"}),
+        600: dict(ppid=1, comm="sshd-session", sockets=["5"], tcp6=[
+            # [2001:db8::1]:22 <- [::ffff:198.18.0.1]:40000 (a v4 client of a v6 listener)
+            ("B80D0120000000000000000001000000:0016", "0000000000000000FFFF0000010012C6:9C40", "01", "5")]),
+    })
+    conns = net.controller_connections(proc=str(tmp_path), pid=500, environ={})
+    assert [(c["local"], c["peer"], c["netns"]) for c in conns] == [(("2001:db8::1", 2222), ("2001:db8::9", 40001), None)]
+    assert "environment of pid 300" in conns[0]["source"]
+    conns = net.controller_connections(proc=str(tmp_path), pid=600, environ={})
+    assert [(c["local"], c["peer"]) for c in conns] == [(("2001:db8::1", 22), ("198.18.0.1", 40000))]
+
+
+def test_the_real_ancestry_of_this_process_is_readable():
+    # no sshd above a test run here, but the walk must run through real /proc
+    conns = net.controller_connections(environ={"SSH_CONNECTION": "10.9.9.9 40000 10.9.9.1 22"})
+    assert ((("10.9.9.1", 22), ("10.9.9.9", 40000))) in [(c["local"], c["peer"]) for c in conns]
+
+
+@pytest.mark.parametrize("ports,peers,all_traffic,error", [
+    ([], None, False, "ports is an empty list"),
+    (None, [], False, "peers is an empty list"),
+    ([], [], True, "ports is an empty list"),
+    (None, None, False, "all_traffic: true"),
+    (None, None, True, None),
+    ([22], None, False, None),
+    (None, ["198.18.0.12"], False, None),
+])
+def test_empty_scope_is_refused_unless_asked_for(ports, peers, all_traffic, error):
+    got = net.scope_error(ports, peers, all_traffic)
+    assert (got is None) if error is None else (error in got)
+
+
+def _ipt_rules_by_tool(plan):
+    out = {}
+    for a in plan["apply"]:
+        argv = a["argv"]
+        if "-A" in argv:
+            out.setdefault(argv[0], []).append(argv)
+    return out
+
+
+@pytest.mark.parametrize("peers,want", [
+    (["2001:db8::1"], {"ip6tables": ["2001:db8::1"]}),
+    (["198.18.0.5", "2001:db8::1", "2001:db8::/64"],
+     {"iptables": ["198.18.0.5"], "ip6tables": ["2001:db8::1", "2001:db8::/64"]}),
+    (["198.18.0.5"], {"iptables": ["198.18.0.5"]}),
+])
+def test_iptables_peers_are_split_by_family_and_never_widen(peers, want, monkeypatch):
+    monkeypatch.setattr(net.shutil, "which", lambda name: "/usr/sbin/" + name)
+    plan = fault(type="timeout", ports=[22], peers=peers, backend="iptables").plan()
+    by_tool = _ipt_rules_by_tool(plan)
+    assert sorted(by_tool) == sorted(want)  # a family with no peer gets no chain and no rule
+    for tool, rules in by_tool.items():
+        sources = [r[r.index("-s") + 1] for r in rules]
+        assert len(sources) == len(rules), rules  # every rule carries a source
+        assert sorted(set(sources)) == sorted(want[tool])
+    assert not any(a["argv"][0] not in want for a in plan["apply"])
+
+
+def test_iptables_without_peers_covers_both_families(monkeypatch):
+    monkeypatch.setattr(net.shutil, "which", lambda name: "/usr/sbin/" + name)
+    by_tool = _ipt_rules_by_tool(fault(type="timeout", ports=[22], backend="iptables").plan())
+    assert sorted(by_tool) == ["ip6tables", "iptables"]
+    assert not any("-s" in r for rules in by_tool.values() for r in rules)
+    monkeypatch.setattr(net.shutil, "which", lambda name: None if name == "ip6tables" else "/usr/sbin/" + name)
+    with pytest.raises(EngineError, match="ip6tables is not installed"):
+        fault(peers=["2001:db8::1"], backend="iptables").plan()
+
+
+def test_two_ledgers_never_share_a_fault_id_or_a_chain():
+    params = dict(type="reject", ports=[3317], peers=[], protocol="tcp", direction="in", netns=None, loss_percent=None)
+    a = net.NetworkFault(dict(params), backend="nft", owner="/run/faultline")
+    b = net.NetworkFault(dict(params), backend="nft", owner="/tmp/other")
+    assert a.fault_id != b.fault_id
+    assert set(a.plan()["params"]["chains"]).isdisjoint(b.plan()["params"]["chains"])
+    # a fault id the user chose is kept, the chains still differ per ledger
+    a = net.NetworkFault(dict(params), fault_id="run1", backend="iptables", owner="/run/faultline")
+    b = net.NetworkFault(dict(params), fault_id="run1", backend="iptables", owner="/tmp/other")
+    assert a.fault_id == b.fault_id == "run1"
+    assert set(a.plan()["params"]["chains"]).isdisjoint(b.plan()["params"]["chains"])
+    # the same ledger spelled differently is the same ledger
+    c = net.NetworkFault(dict(params), backend="nft", owner="/run/faultline/")
+    assert c.fault_id == net.NetworkFault(dict(params), backend="nft", owner="/run/faultline").fault_id
+
+
+def test_a_state_dir_cannot_inject_into_the_nft_script():
+    evil = '/tmp/x"; }\nflush ruleset\nadd table ip t { comment "'
+    f = net.NetworkFault(dict(type="reject", ports=[1]), backend="nft", owner=evil)
+    script = f.plan()["apply"][0]["stdin"]
+    assert "flush ruleset" not in script and script.count('"') == 2
+    tag = net.owner_tag(evil)
+    assert tag.startswith("sha256:") and 'comment "faultline:%s"' % tag in script
+    assert net.owner_tag("/run/faultline") == "/run/faultline"
+    assert net.owner_tag("/tmp/with space").startswith("sha256:")
+
+
+def test_iptables_jumps_carry_their_ledger_and_sweeps_spare_other_ledgers(monkeypatch):
+    monkeypatch.setattr(net.shutil, "which", lambda name: "/usr/sbin/" + name if name != "nft" else None)
+    f = net.NetworkFault(dict(type="reject", ports=[1]), backend="iptables", owner="/run/faultline")
+    jumps = [a["argv"] for a in f.plan()["apply"] if "-I" in a["argv"]]
+    assert jumps and all(j[j.index("--comment") + 1] == "faultline:/run/faultline" for j in jumps)
+    undo = [a["argv"] for a in f.plan()["revert"] if "-D" in a["argv"]]
+    assert all(u[u.index("--comment") + 1] == "faultline:/run/faultline" for u in undo)  # -D matches the rule
+    listing = ("-P INPUT ACCEPT\n-N FLT_MINE_IN\n-N FLT_OTHER_IN\n-N FLT_LOST_IN\n"
+               '-A INPUT -m comment --comment "faultline:/run/faultline" -j FLT_MINE_IN\n'
+               '-A INPUT -m comment --comment "faultline:/tmp/other" -j FLT_OTHER_IN\n'
+               "-A FLT_MINE_IN -p tcp -j REJECT --reject-with tcp-reset\n")
+    owned = net.list_owned(lambda argv, data: (0, listing, "") if argv[0] == "iptables" else (1, "", ""))
+    assert owned["iptables"] == ["iptables:FLT_MINE_IN", "iptables:FLT_OTHER_IN", "iptables:FLT_LOST_IN"]
+    actions, orphans = net.sweep_actions(owned, set(), owner="/run/faultline")
+    assert orphans == ["iptables:FLT_MINE_IN", "iptables:FLT_LOST_IN"]
+    assert not any("FLT_OTHER_IN" in a["argv"] for a in actions)
+    mine_delete = [a["argv"] for a in actions if "-D" in a["argv"] and "FLT_MINE_IN" in a["argv"]]
+    assert mine_delete and "faultline:/run/faultline" in mine_delete[0]
+
+
+IPT_TABLE_OURS = {"nftables": [
+    {"metainfo": {}}, {"table": {"family": "ip6", "name": "filter"}},
+    {"chain": {"name": "FLT_T_IN"}},
+    {"chain": {"name": "INPUT", "hook": "input", "policy": "accept"}},
+    {"rule": {"chain": "FLT_T_IN", "expr": [{"drop": None}]}},
+    {"rule": {"chain": "INPUT", "expr": [{"xt": {"name": "comment"}}, {"jump": {"target": "FLT_T_IN"}}]}}]}
+
+
+@pytest.mark.parametrize("listing,claimed", [
+    (None, True),  # the table does not exist yet: our ip6tables use will create it
+    (IPT_TABLE_OURS, True),  # only the collection's chains and jumps (another fault of ours made it)
+    ({"nftables": IPT_TABLE_OURS["nftables"] + [
+        {"rule": {"chain": "INPUT", "expr": [{"accept": None}]}}]}, False),  # someone else's rule
+    ({"nftables": [{"table": {}}, {"chain": {"name": "INPUT", "policy": "drop"}}]}, False),
+    ({"nftables": [{"table": {}}, {"chain": {"name": "DOCKER"}}]}, False),
+])
+def test_iptables_tables_claimed_only_when_created_by_the_collection(listing, claimed, monkeypatch):
+    monkeypatch.setattr(net.shutil, "which", lambda name: "/usr/sbin/" + name)
+
+    def runner(argv, data):
+        assert argv[:4] == ["nft", "-j", "list", "table"]
+        return (1, "", "No such file or directory") if listing is None else (0, json.dumps(listing), "")
+
+    assert net.ipt_tables_to_gc(runner, ["ip6tables"]) == ([("ip6", "filter")] if claimed else [])
+    f = net.NetworkFault(dict(type="reject", ports=[1]), backend="iptables", gc_tables=[("ip6", "filter")])
+    gc = [a for a in f.plan()["revert"] if a["op"] == "nft_gc"]
+    assert gc == [{"op": "nft_gc", "prefix": [], "family": "ip6", "table": "filter", "empty_chains_ok": True}]
+
+
+def test_no_nft_means_no_table_is_claimed(monkeypatch):
+    monkeypatch.setattr(net.shutil, "which", lambda name: None)
+    assert net.ipt_tables_to_gc(lambda argv, data: (1, "", ""), ["iptables", "ip6tables"]) == []
 
 
 def test_sweep_keeps_owned_chains_and_removes_orphans():
@@ -121,3 +344,26 @@ def test_chains_carry_their_ledger_and_sweeps_spare_other_ledgers():
     assert owned["owners"] == {"flt_a_in": "/run/faultline", "flt_b_in": "/tmp/other"}
     _actions, orphans = net.sweep_actions(owned, set(), owner="/run/faultline")
     assert orphans == ["flt_a_in", "flt_c_in"]  # untagged chains are ours to sweep too
+
+
+@pytest.mark.parametrize("items,deleted", [
+    ([{"table": {}}, {"chain": {"name": "INPUT", "policy": "accept"}}], True),
+    ([{"table": {}}], True),
+    ([{"table": {}}, {"chain": {"name": "INPUT", "policy": "accept"}}, {"rule": {"chain": "INPUT"}}], False),
+    ([{"table": {}}, {"chain": {"name": "INPUT", "policy": "drop"}}], False),
+    ([{"table": {}}, {"set": {"name": "s"}}], False),
+])
+def test_nft_gc_of_an_iptables_table_deletes_only_an_empty_one(items, deleted):
+    calls = []
+
+    def runner(argv, data):
+        calls.append(argv)
+        return 0, json.dumps({"nftables": [{"metainfo": {}}] + items}), ""
+
+    runtime.execute([{"op": "nft_gc", "prefix": ["nsenter", "--net=/x"], "family": "ip6", "table": "filter",
+                      "empty_chains_ok": True}], runner)
+    assert (["nsenter", "--net=/x", "nft", "delete", "table", "ip6", "filter"] in calls) is deleted
+    # without the flag (the collection's own inet table) any chain keeps the table
+    calls[:] = []
+    runtime.execute([{"op": "nft_gc", "family": "inet", "table": "faultline"}], runner)
+    assert (["nft", "delete", "table", "inet", "faultline"] in calls) is (len(items) == 1)
