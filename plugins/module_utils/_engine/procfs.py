@@ -81,8 +81,11 @@ def proc_table(proc_root=PROC):
 
 
 def parent_pid(pid, proc_root=PROC):
-    st = stat(pid, proc_root)
-    return st["ppid"] if st else None
+    f = proc_stat_fields(pid, proc_root)
+    try:
+        return int(f[1])
+    except (TypeError, IndexError, ValueError):
+        return None
 
 
 def ancestry(pid=None, proc_root=PROC):
