@@ -23,7 +23,25 @@ description:
     threads running and no new IO error), V(mysql_query) (a query, optionally
     checked with O(expect)/O(expect_rows)), V(tcp) (a TCP connect), V(http)
     (a request, ok = status in O(expect_status)), V(command) (an argv list,
-    ok = exit code 0)."
+    ok = exit code 0), V(etcd) (a write of a fresh key through etcd's v3 JSON
+    gateway with a client retry policy, then a read of it; ok = acknowledged
+    and read back), V(watch) (a watch stream on a key prefix through the
+    gateway)."
+  - "V(etcd): each sample writes C(<key_prefix><n>) and tries up to
+    1 + O(retries) times, pausing O(backoff_initial) * O(backoff_multiplier)^i
+    (at most O(backoff_max)) seconds after failed attempt i; every attempt
+    is kept in the sample (C(detail.attempts): time, endpoint, error, pause).
+    With several O(endpoints) a failed attempt moves the client to the next
+    endpoint. C(detail.outcome) is V(acked), V(failed) (cannot have been
+    applied: not sent, or refused with C(etcdserver: no leader) or a 4xx) or
+    V(indeterminate) (sent, no answer: it may still commit). Retries in the
+    metrics count failed attempts, also those of writes acknowledged later."
+  - "V(watch): one stream, its own loop (O(interval) is how often it wakes
+    up to record C(alive) lines and check for a stop). A single endpoint does
+    not resume after the stream breaks (the documented gap of watch clients
+    without a reconnect loop); several endpoints reconnect to the next one
+    with C(start_revision) = last revision seen + 1. A stream that stays open
+    but silent (a member partitioned, or paused) is not seen as broken."
   - The MySQL kinds keep one connection open and re-open it after a failure,
     with O(timeout) as connect, read and write timeout. V(tcp), V(http) and
     V(command) make a fresh attempt per sample.
@@ -63,7 +81,7 @@ attributes:
       - V(started) reports whether it would start the probe, V(stopped)
         whether it would stop it (and returns the metrics so far) without
         stopping it. V(sampled) takes its read-only sample also in check mode,
-        except for V(command) probes, which are not run.
+        except for V(command) and V(etcd) probes (an V(etcd) sample writes a key), which are not run.
   diff_mode:
     support: none
     details: Starts, samples or stops a probe; the target's state is not changed, nothing to diff.
@@ -75,7 +93,7 @@ options:
   kind:
     description: What the probe observes. Required with O(state=started) and O(state=sampled).
     type: str
-    choices: [mysql_replica, mysql_query, tcp, http, command]
+    choices: [mysql_replica, mysql_query, tcp, http, command, etcd, watch]
   state:
     description:
       - V(started) starts the probe in the background. If a probe of this name
@@ -156,6 +174,44 @@ options:
     description: With O(kind=command), the argv list to run (no shell); ok means exit code 0.
     type: list
     elements: str
+  endpoints:
+    description:
+      - With O(kind=etcd) or O(kind=watch), the members' client URLs (C(http://HOST:PORT)),
+        tried in this order. One endpoint is a single-endpoint client.
+    type: list
+    elements: str
+  key_prefix:
+    description:
+      - With O(kind=etcd), the prefix of the keys written; with O(kind=watch), the prefix watched.
+        Default C(faultline/probe/<name>/). Give a V(watch) probe the prefix of the V(etcd) probe it observes.
+    type: str
+  retries:
+    description: With O(kind=etcd), retries after a failed attempt (0-20; the seed's client policy is 3).
+    type: int
+    default: 3
+  backoff_initial:
+    description: With O(kind=etcd), seconds to wait after the first failed attempt.
+    type: float
+    default: 0.5
+  backoff_multiplier:
+    description: With O(kind=etcd), factor by which each further wait grows (1-100).
+    type: float
+    default: 2.0
+  backoff_max:
+    description: With O(kind=etcd), the longest wait between two attempts, seconds.
+    type: float
+    default: 30.0
+  read_back:
+    description: With O(kind=etcd), read every acknowledged key back from the endpoint that acknowledged it.
+    type: bool
+    default: true
+  compare_probe:
+    description:
+      - With a V(watch) probe and O(state=stopped) or O(state=collected), the
+        name of the V(etcd) probe writing under the watched prefix (same
+        O(state_dir)); its acknowledged writes after the watch started are the
+        events expected, and C(watch.events_missed) counts those never received.
+    type: str
   fault_ids:
     description:
       - With O(state=stopped) or O(state=collected), the faults whose journal
@@ -256,6 +312,32 @@ EXAMPLES = r'''
       threshold: 5
       for: 3
 
+- name: Write to a 3-member etcd cluster with the seed's retry policy, failing over between members
+  faultline.chaos.probe:
+    name: kv
+    kind: etcd
+    endpoints: [http://127.0.0.11:2379, http://127.0.0.12:2379, http://127.0.0.13:2379]
+    key_prefix: t040/kv/
+    interval: 0.2
+    retries: 3
+    backoff_initial: 0.5
+    backoff_multiplier: 2.0
+    backoff_max: 30
+
+- name: Watch the same keys through one member only (does not resume after a break)
+  faultline.chaos.probe:
+    name: watch-single
+    kind: watch
+    endpoints: [http://127.0.0.11:2379]
+    key_prefix: t040/kv/
+
+- name: Events the watch missed of the writes acknowledged to the kv probe
+  faultline.chaos.probe:
+    name: watch-single
+    state: stopped
+    compare_probe: kv
+  register: watch_result
+
 - name: Stop the probe and get the metrics of the fault's windows
   faultline.chaos.probe:
     name: replica
@@ -347,6 +429,25 @@ metrics:
            "time_to_recover_s": 1.1, "max_time_to_detect_s": 0.3, "mean_time_to_detect_s": 0.25,
            "max_time_to_recover_s": 1.2, "mean_time_to_recover_s": 1.15, "max_retries": 14,
            "mean_retries": 13.0, "windows": 2, "detected": 2, "recovered": 2}
+etcd:
+  description:
+    - For an V(etcd) probe, C(writes) (counts by outcome), C(keys) (the keys
+      per outcome C(acked), C(failed), C(indeterminate)), C(acked_at) (key to
+      C([ack time, revision])), C(failed_attempts) (every failed attempt with
+      C(ts), C(endpoint), C(error), C(backoff_s) and C(next_after_s), the
+      measured time to the next attempt) and C(retried_writes).
+  returned: state=stopped or state=collected, kind etcd
+  type: dict
+watch:
+  description:
+    - For a V(watch) probe, C(connections), C(breaks) (C(ts), C(endpoint),
+      C(error), C(last_revision)), C(reconnects) (C(ts), C(endpoint),
+      C(start_revision), C(after_s) since the break), C(resumed), C(stopped)
+      (the single-endpoint client gave up), C(events_received),
+      C(keys_received), C(duplicates), C(base_revision); with O(compare_probe)
+      also C(events_expected), C(events_missed) and C(missed_keys).
+  returned: state=stopped or state=collected, kind watch
+  type: dict
 worker_error:
   description: The error that ended the background probe, if it crashed.
   returned: state=stopped or state=collected
@@ -366,7 +467,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import MYSQL_BOUNDS, mysql_common_argument_spec
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
-    LEASE, PORT, SECONDS, TIMESTAMP, count, checked_module,
+    LEASE, PORT, SECONDS, TIMESTAMP, Bound, count, checked_module,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._probes import guard, runner
 from ansible_collections.faultline.chaos.plugins.module_utils._probes.samplers import KINDS, validate
@@ -395,6 +496,14 @@ def argument_spec():
         url_username=dict(type="str"),
         url_password=dict(type="str", no_log=True),
         command=dict(type="list", elements="str"),
+        endpoints=dict(type="list", elements="str"),
+        key_prefix=dict(type="str", no_log=False),
+        retries=dict(type="int", default=3),
+        backoff_initial=dict(type="float", default=0.5),
+        backoff_multiplier=dict(type="float", default=2.0),
+        backoff_max=dict(type="float", default=30.0),
+        read_back=dict(type="bool", default=True),
+        compare_probe=dict(type="str"),
         fault_ids=dict(type="list", elements="str"),
         windows=dict(type="list", elements="dict"),
         recover_after=dict(type="int", default=3),
@@ -408,7 +517,8 @@ def argument_spec():
 
 BOUNDS = dict(MYSQL_BOUNDS, interval=SECONDS, timeout=SECONDS, lease=LEASE, expect_rows=count(0, 10 ** 9),
               port=PORT, expect_status=count(100, 599), recover_after=count(1, 10 ** 6),
-              windows=dict(down_at=TIMESTAMP, up_at=TIMESTAMP))
+              windows=dict(down_at=TIMESTAMP, up_at=TIMESTAMP), retries=count(0, 20), backoff_initial=SECONDS,
+              backoff_multiplier=Bound(1.0, 100.0, text="a finite factor from 1 to 100"), backoff_max=SECONDS)
 
 
 def main():
@@ -417,7 +527,8 @@ def main():
         argument_spec=argument_spec(),
         required_if=[("state", "started", ["kind"]), ("state", "sampled", ["kind"]),
                      ("kind", "tcp", ["port"]), ("kind", "http", ["url"]),
-                     ("kind", "command", ["command"]), ("kind", "mysql_query", ["query"])],
+                     ("kind", "command", ["command"]), ("kind", "mysql_query", ["query"]),
+                     ("kind", "etcd", ["endpoints"]), ("kind", "watch", ["endpoints"])],
         mutually_exclusive=[("fault_ids", "windows")],
         supports_check_mode=True,
     )
@@ -442,8 +553,9 @@ def main():
         if state == "started":
             result.update(_start(module))
         elif state == "sampled":
-            if module.check_mode and p["kind"] == "command":
-                result.update(skipped_sample=True, msg="check mode: the command is not run")
+            if module.check_mode and p["kind"] in ("command", "etcd"):
+                result.update(skipped_sample=True, msg="check mode: the %s is not run" % (
+                    "command" if p["kind"] == "command" else "write"))
             else:
                 result["sample"] = runner.sample_once(p)
         else:
@@ -481,7 +593,7 @@ def _stop_or_collect(module):
         if not module.check_mode:
             runner.stop(sd, name)
     res = runner.collect(sd, name, fault_ids=p["fault_ids"], windows=p["windows"],
-                         recover_after=p["recover_after"])
+                         recover_after=p["recover_after"], compare_probe=p["compare_probe"])
     if p["state"] == "stopped" and out.get("changed") and not module.check_mode:
         runner.journal_events(sd, res["events"])
     if res.get("worker_error"):

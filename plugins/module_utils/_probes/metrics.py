@@ -121,7 +121,13 @@ def series(samples):
     return out
 
 
-def _retries(kind, failing):
+def _failed_attempts(samples):
+    return [a for s in samples for a in (s.get("detail") or {}).get("attempts") or [] if not a.get("ok")]
+
+
+def _retries(kind, failing, scoped=None):
+    if kind == "etcd":  # every failed attempt of the client's retry policy, also of writes acked later
+        return len(_failed_attempts(scoped or failing))
     if not failing:
         return 0
     if kind == "mysql_replica":
@@ -149,7 +155,7 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
     down, up = window["down_at"], window.get("up_at")
     limit = next_down_at if next_down_at is not None else float("inf")
     scoped = [s for s in samples if down <= s["ts"] < limit]
-    detected = next((s for s in scoped if not s.get("ok")), None)
+    detected = next((s for s in scoped if not s.get("ok") or (kind == "etcd" and _failed_attempts([s]))), None)
     recovered = None
     if detected is not None and up is not None:
         run = 0
@@ -168,6 +174,9 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
     end = recovered["ts"] if recovered is not None else limit
     failing = [s for s in scoped if s["ts"] < end and not s.get("ok")]
     msg = _first_error(kind, failing)
+    if kind == "etcd":  # the client's own first error, also of a write acknowledged after a retry
+        atts = _failed_attempts([s for s in scoped if s["ts"] < end])
+        msg = atts[0].get("error") if atts else msg
     out = dict(window)
     out.update(
         detected_at=detected["ts"] if detected else None,
@@ -175,7 +184,7 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
         time_to_detect_s=_r(detected["ts"] - down) if detected else None,
         time_to_recover_s=_r(recovered["ts"] - up) if recovered else None,
         error_message=msg,
-        retries=_retries(kind, failing) if detected else None,
+        retries=_retries(kind, failing, [s for s in scoped if s["ts"] < end]) if detected else None,
         failed_samples=len(failing),
     )
     return out
@@ -226,3 +235,74 @@ def compute(samples, windows, name, kind=None, recover_after=3, host=None):
         windows=per,
         metrics=summarize(per),
     )
+
+
+def etcd_summary(samples):
+    """Writes of an ``etcd`` probe by outcome (keys), and every failed attempt
+    with the pause the client took before its next attempt and the measured
+    interval between the two attempts."""
+    keys = {"acked": [], "failed": [], "indeterminate": []}
+    acked_at = {}
+    attempts = []
+    for s in sorted(samples, key=lambda x: x["ts"]):
+        d = s.get("detail") or {}
+        if d.get("outcome") in keys:
+            keys[d["outcome"]].append(d.get("key"))
+        if d.get("outcome") == "acked":
+            acked_at[d.get("key")] = [d["attempts"][-1]["ts"], d.get("revision")]
+        atts = d.get("attempts") or []
+        for i, a in enumerate(atts):
+            if a.get("ok"):
+                continue
+            row = dict(a, key=d.get("key"))
+            if i + 1 < len(atts):
+                row["next_after_s"] = _r(atts[i + 1]["ts"] - a["ts"])
+            attempts.append(row)
+    return dict(writes=dict((k, len(v)) for k, v in keys.items()), keys=keys, acked_at=acked_at,
+                failed_attempts=attempts, retried_writes=sum(
+                    1 for s in samples if len((s.get("detail") or {}).get("attempts") or []) > 1))
+
+
+def watch_summary(lines, expected=None):
+    """Events, breaks and reconnects of a ``watch`` probe.
+
+    ``expected``: ``{key: [ack_ts, revision]}`` of the writes the watch should
+    have seen (an ``etcd`` probe's ``acked_at``); those with a revision after
+    the watch's first ``created`` revision and acknowledged before the watch's
+    last line count, and the ones never received are ``missed``.
+    """
+    lines = sorted(lines, key=lambda x: x["ts"])
+    received = {}
+    breaks, reconnects = [], []
+    connected, base_rev, last_broken = 0, None, None
+    for ln in lines:
+        d = ln.get("detail") or {}
+        ev = d.get("event")
+        if ev == "created" and base_rev is None:
+            base_rev = d.get("revision")
+        elif ev == "events":
+            for k in d.get("keys") or []:
+                received[k] = received.get(k, 0) + 1
+        elif ev == "broken":
+            last_broken = ln
+            breaks.append({"ts": ln["ts"], "endpoint": d.get("endpoint"), "error": ln.get("error"),
+                           "last_revision": d.get("last_revision")})
+        elif ev == "connected":
+            connected += 1
+            if last_broken is not None:
+                reconnects.append({"ts": ln["ts"], "endpoint": d.get("endpoint"),
+                                   "start_revision": d.get("start_revision"),
+                                   "after_s": _r(ln["ts"] - last_broken["ts"])})
+                last_broken = None
+    out = dict(connections=connected, breaks=breaks, reconnects=reconnects,
+               resumed=not breaks or last_broken is None,
+               stopped=any((ln.get("detail") or {}).get("event") == "stopped" for ln in lines),
+               events_received=sum(received.values()), keys_received=len(received),
+               duplicates=sorted(k for k, c in received.items() if c > 1), base_revision=base_rev)
+    if expected is not None:
+        until = lines[-1]["ts"] if lines else None
+        want = sorted(k for k, (ts, rev) in expected.items()
+                      if base_rev is not None and rev and rev > base_rev and until is not None and ts <= until)
+        missed = [k for k in want if k not in received]
+        out.update(events_expected=len(want), events_missed=len(missed), missed_keys=missed)
+    return out

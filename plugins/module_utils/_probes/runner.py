@@ -28,7 +28,8 @@ WORKER_KIND = "probe"
 IDENTITY_KEYS = ("kind", "interval", "timeout", "host", "port", "url", "command", "query", "expect",
                  "expect_rows", "expect_status", "headers", "method", "validate_certs", "url_username",
                  "login_host", "login_port", "login_user", "login_unix_socket", "database", "abort_when",
-                 "run_id")
+                 "run_id", "endpoints", "key_prefix", "retries", "backoff_initial", "backoff_multiplier",
+                 "backoff_max", "read_back")
 # kept in memory only, never in the meta file (headers may carry a token:
 # the meta file keeps their digest, so identity still tells two probes apart)
 SECRET_KEYS = ("login_password", "url_password", "headers")
@@ -42,6 +43,12 @@ def worker(params, output, flag):
     the probe then keeps sampling, so the report sees the recovery.
     """
     sampler = make_sampler(params)
+    sampler.flag = flag
+    if hasattr(sampler, "run"):  # a stream (watch): its own loop, its own lines
+        try:
+            return sampler.run(output, flag)
+        finally:
+            sampler.close()
     interval = float(params["interval"])
     watch = guard.Guard(params["abort_when"]) if params.get("abort_when") else None
     aborted = None
@@ -130,8 +137,13 @@ def fault_windows(state_dir, meta, fault_ids=None, windows=None):
     return wins
 
 
-def collect(state_dir, name, fault_ids=None, windows=None, recover_after=3):
-    """Metrics of a probe's samples so far (None if the probe is unknown)."""
+def collect(state_dir, name, fault_ids=None, windows=None, recover_after=3, compare_probe=None):
+    """Metrics of a probe's samples so far (None if the probe is unknown).
+
+    ``etcd`` probes add ``etcd`` (writes by outcome, failed attempts); ``watch``
+    probes add ``watch`` (events, breaks, reconnects and, with
+    ``compare_probe`` naming an ``etcd`` probe on the same prefix, the events
+    missed)."""
     meta = status(state_dir, name)
     if meta is None:
         return None
@@ -144,6 +156,16 @@ def collect(state_dir, name, fault_ids=None, windows=None, recover_after=3):
     result.update(name=name, kind=params.get("kind"), started=meta.get("started"),
                   finished=meta.get("finished"), running=meta["running"], output=meta.get("output"),
                   worker_error=meta.get("error"), stopped_by=meta.get("stopped_by"))
+    if params.get("kind") == "etcd":
+        result["etcd"] = metrics.etcd_summary(samples)
+    elif params.get("kind") == "watch":
+        expected = None
+        if compare_probe:
+            other = status(state_dir, compare_probe)
+            if other is None or (other.get("params") or {}).get("kind") != "etcd":
+                raise EngineError("compare_probe %s: no etcd probe of that name in %s" % (compare_probe, state_dir))
+            expected = metrics.etcd_summary(background.read_output(state_dir, WORKER_KIND, compare_probe))["acked_at"]
+        result["watch"] = metrics.watch_summary(samples, expected)
     return result
 
 

@@ -27,8 +27,9 @@ from urllib.request import HTTPSHandler, Request, build_opener
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     HAS_PYMYSQL, connect, connect_params, error_text, pymysql, replica_status,
 )
+from ansible_collections.faultline.chaos.plugins.module_utils._probes import etcdgw
 
-KINDS = ("mysql_replica", "mysql_query", "tcp", "http", "command")
+KINDS = ("mysql_replica", "mysql_query", "tcp", "http", "command", "etcd", "watch")
 DETAIL_MAX = 300  # characters kept of values echoed into samples
 
 
@@ -225,6 +226,200 @@ class MysqlReplicaSampler(_MysqlSampler):
         return False, "IO thread: %s, SQL thread: %s" % (st.get("io_running"), st.get("sql_running")), detail
 
 
+# gateway answers that prove a write was not applied; any other error after
+# the request was sent leaves it indeterminate (it may still commit)
+ETCD_DEFINITE = ("etcdserver: no leader", "etcdserver: not capable", "etcdserver: too many requests",
+                 "etcdserver: request is too large")
+
+
+def backoff_delays(params):
+    """The pauses between attempts: initial * multiplier**i, capped at max (one per retry)."""
+    d0, mult, cap = float(params["backoff_initial"]), float(params["backoff_multiplier"]), float(params["backoff_max"])
+    return [round(min(d0 * mult ** i, cap), 6) for i in range(int(params["retries"]))]
+
+
+def key_prefix(params):
+    return params.get("key_prefix") or "faultline/probe/%s/" % params.get("name", "probe")
+
+
+class EtcdSampler(Sampler):
+    """One sample = one write (``/v3/kv/put``) of a fresh key under ``key_prefix``
+    with the client retry policy, then (``read_back``) a read of it.
+
+    Every attempt is in ``detail.attempts`` with its wall-clock time, endpoint,
+    error and the pause before the next attempt.  A multi-endpoint client moves
+    to the next endpoint after a failed attempt (and stays there while it
+    works).  ``detail.outcome``: ``acked`` (the server confirmed), ``failed``
+    (no attempt can have been applied: never sent, or refused with an error
+    that proves it) or ``indeterminate`` (sent, no answer: it may still commit).
+    """
+
+    def __init__(self, params):
+        Sampler.__init__(self, params)
+        self.endpoints = list(params["endpoints"])
+        self.prefix = key_prefix(params)
+        self.delays = backoff_delays(params)
+        self.client = etcdgw.Client(self.timeout)
+        self.cur = 0
+        self.n = 0
+        self.flag = None  # the worker's StopFlag: pauses end early when the probe is stopped
+
+    def _pause(self, seconds):
+        if self.flag is not None:
+            return self.flag.wait(seconds)
+        time.sleep(seconds)
+        return False
+
+    def sample(self):
+        self.n += 1
+        key = "%s%08d" % (self.prefix, self.n)
+        ts, t0 = time.time(), time.monotonic()
+        value = "%d %.6f" % (self.n, ts)
+        attempts = []
+        revision = None
+        sent_unknown = False
+        for i in range(len(self.delays) + 1):
+            ep = self.endpoints[self.cur]
+            a_ts, a0 = time.time(), time.monotonic()
+            try:
+                doc = self.client.put(ep, key, value)
+            except etcdgw.GatewayError as e:
+                err = str(e)
+                if e.sent and not (e.status and 400 <= e.status < 500) and \
+                        not any(err.startswith(d) for d in ETCD_DEFINITE):
+                    sent_unknown = True
+                att = {"n": i + 1, "ts": a_ts, "endpoint": ep, "ok": False, "error": err,
+                       "latency_ms": round((time.monotonic() - a0) * 1000.0, 2)}
+                attempts.append(att)
+                if i < len(self.delays):
+                    att["backoff_s"] = self.delays[i]
+                    if len(self.endpoints) > 1:
+                        self.cur = (self.cur + 1) % len(self.endpoints)
+                    if self._pause(self.delays[i]):
+                        break
+                continue
+            revision = int((doc.get("header") or {}).get("revision") or 0) or None
+            attempts.append({"n": i + 1, "ts": a_ts, "endpoint": ep, "ok": True, "revision": revision,
+                             "latency_ms": round((time.monotonic() - a0) * 1000.0, 2)})
+            break
+        acked = bool(attempts) and attempts[-1]["ok"]
+        outcome = "acked" if acked else ("indeterminate" if sent_unknown else "failed")
+        detail = {"key": key, "outcome": outcome, "revision": revision, "attempts": attempts,
+                  "endpoint": attempts[-1]["endpoint"] if attempts else None}
+        ok, error = acked, None
+        if not acked:
+            error = attempts[-1]["error"] if attempts else "stopped before the first attempt"
+            if len(attempts) > 1:
+                error = "%s (after %d attempts)" % (error, len(attempts))
+        elif self.params.get("read_back", True):
+            try:
+                got = self.client.get(attempts[-1]["endpoint"], key)
+                detail["read"] = "ok" if got == value else "mismatch: %r" % (got,)
+            except etcdgw.GatewayError as e:
+                detail["read"] = "error: %s" % e
+            if detail["read"] != "ok":
+                ok, error = False, "read back: %s" % detail["read"]
+        return {"ts": ts, "ok": ok, "latency_ms": round((time.monotonic() - t0) * 1000.0, 2),
+                "error": error, "detail": detail}
+
+    def close(self):
+        self.client.close()
+
+
+class WatchSampler(Sampler):
+    """A watch stream on ``key_prefix`` (``POST /v3/watch``), run as a loop.
+
+    Output lines are samples whose ``detail.event`` is ``connected``,
+    ``events`` (``keys``, ``revisions``), ``alive`` (nothing arrived within
+    ``interval``), ``broken`` (the stream ended; ``error``),
+    ``connect_failed``, ``stopped`` or ``down``.  A single-endpoint client does
+    not resume after a break (the seed's documented gap: it reports ``down``
+    until the probe is stopped); a multi-endpoint client reconnects to the next
+    endpoint with ``start_revision`` = last revision seen + 1, so no event is
+    lost or repeated.
+    """
+
+    def __init__(self, params):
+        Sampler.__init__(self, params)
+        self.endpoints = list(params["endpoints"])
+        self.prefix = key_prefix(params)
+        self.interval = float(params.get("interval") or 0.1)
+
+    def _line(self, ok, event, error=None, **detail):
+        detail["event"] = event
+        return {"ts": time.time(), "ok": ok, "latency_ms": 0.0, "error": error, "detail": detail}
+
+    def observe(self):  # state=sampled: can a watch be created?
+        stream = etcdgw.WatchStream(self.endpoints[0], self.prefix, timeout=self.timeout)
+        try:
+            msgs = stream.messages(self.timeout)
+        finally:
+            stream.close()
+        created = [m for m in msgs if m.get("created")]
+        if not created:
+            return False, "no 'created' answer within %ss" % self.timeout, {"endpoint": self.endpoints[0]}
+        return True, None, {"endpoint": self.endpoints[0],
+                            "revision": int((created[0].get("header") or {}).get("revision") or 0)}
+
+    def run(self, output, flag):
+        cur, last_rev, connected_once, n_events = 0, None, False, 0
+        multi = len(self.endpoints) > 1
+        while not flag.expired():
+            ep = self.endpoints[cur]
+            start = last_rev + 1 if last_rev else None
+            try:
+                stream = etcdgw.WatchStream(ep, self.prefix, start_revision=start, timeout=self.timeout)
+            except (etcdgw.GatewayError, socket.error, OSError) as e:
+                output.write(self._line(False, "connect_failed", etcdgw.error_text(e), endpoint=ep))
+                if multi:
+                    cur = (cur + 1) % len(self.endpoints)
+                if connected_once and not multi:
+                    break
+                flag.wait(self.interval)
+                continue
+            output.write(self._line(True, "connected", endpoint=ep, start_revision=start))
+            connected_once = True
+            try:
+                while not flag.expired():
+                    msgs = stream.messages(self.interval)
+                    wrote = False
+                    for m in msgs:
+                        rev = int((m.get("header") or {}).get("revision") or 0)
+                        if m.get("created"):
+                            output.write(self._line(True, "created", endpoint=ep, revision=rev,
+                                                    watch_id=m.get("watch_id")))
+                            if last_rev is None:
+                                last_rev = rev
+                            wrote = True
+                        evs = m.get("events") or []
+                        if evs:
+                            keys = [etcdgw.unb64((e.get("kv") or {}).get("key")) for e in evs]
+                            revs = [int((e.get("kv") or {}).get("mod_revision") or 0) for e in evs]
+                            last_rev = max([last_rev or 0] + revs)
+                            n_events += len(evs)
+                            output.write(self._line(True, "events", endpoint=ep, keys=keys, revisions=revs,
+                                                    types=[e.get("type") or "PUT" for e in evs]))
+                            wrote = True
+                        if m.get("canceled"):
+                            raise etcdgw.GatewayError("watch canceled: %s" % (m.get("cancel_reason") or "no reason"))
+                    if not wrote:
+                        output.write(self._line(True, "alive", endpoint=ep))
+            except (etcdgw.GatewayError, socket.error, OSError) as e:
+                output.write(self._line(False, "broken", etcdgw.error_text(e), endpoint=ep, last_revision=last_rev))
+                if not multi:
+                    break
+                cur = (cur + 1) % len(self.endpoints)
+            finally:
+                stream.close()
+        if not flag.expired():
+            output.write(self._line(False, "stopped", "watch stream broken; the single-endpoint client does "
+                                                      "not resume (documented gap)", endpoint=self.endpoints[0],
+                                    last_revision=last_rev))
+            while not flag.wait(self.interval):
+                output.write(self._line(False, "down", "not watching", endpoint=self.endpoints[0]))
+        return {"events": n_events, "last_revision": last_rev}
+
+
 def _plain(v):
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
@@ -237,6 +432,8 @@ SAMPLERS = {
     "http": HttpSampler,
     "mysql_query": MysqlQuerySampler,
     "mysql_replica": MysqlReplicaSampler,
+    "etcd": EtcdSampler,
+    "watch": WatchSampler,
 }
 
 REQUIRED = {
@@ -245,8 +442,9 @@ REQUIRED = {
     "http": ("url",),
     "mysql_query": ("query",),
     "mysql_replica": (),
+    "etcd": ("endpoints",),
+    "watch": ("endpoints",),
 }
-
 
 def validate(params):
     """Return an error message for bad probe parameters, or None."""
@@ -256,6 +454,8 @@ def validate(params):
     missing = [k for k in REQUIRED[kind] if params.get(k) in (None, "", [])]
     if missing:
         return "kind=%s needs %s" % (kind, ", ".join(missing))
+    if kind in ("etcd", "watch"):
+        return _validate_etcd(params)
     if kind.startswith("mysql") and not HAS_PYMYSQL:
         return "kind=%s needs PyMySQL on the target" % kind
     if kind == "mysql_query" and params.get("expect"):
@@ -263,6 +463,17 @@ def validate(params):
             re.compile(params["expect"])
         except re.error as e:
             return "expect is not a valid regular expression: %s" % e
+    return None
+
+
+def _validate_etcd(params):
+    for ep in params["endpoints"]:
+        try:
+            etcdgw.parse_endpoint(ep)
+        except ValueError as e:
+            return str(e)
+    if not key_prefix(params).strip("/"):
+        return "key_prefix must not be empty or only '/' (the probe would watch or write the whole keyspace)"
     return None
 
 

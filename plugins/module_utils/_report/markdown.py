@@ -40,7 +40,7 @@ LAYOUT = {
               "positions", "checklist", "logs", "notes"),
     "ws006": ("configuration", "steps", "criteria", "measured", "observations", "cycles",
               "integrity", "sections", "logs", "notes"),
-    "t040": ("configuration", "steps", "sections", "observations", "cycles", "integrity",
+    "t040": ("configuration", "steps", "measured", "sections", "observations", "cycles", "integrity",
              "positions", "checklist", "logs", "notes"),
     "generic": ("configuration", "steps", "observations", "cycles", "integrity", "positions",
                 "checklist", "sections", "measured", "logs", "notes"),
@@ -260,7 +260,14 @@ def measured_block(extra):
         return []
     lines = ["**Measured Figures:**"]
     for key, value in extra.items():
-        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
+        if isinstance(value, list) and value and all(isinstance(r, dict) for r in value) and \
+                all(list(r) == list(value[0]) for r in value):  # rows of one shape: a table
+            cols = list(value[0])
+            lines += ["", "%s:" % human_key(key), "", "| %s |" % " | ".join(cell(c) for c in cols),
+                      "|%s|" % "|".join("---" for _c in cols)]
+            lines += ["| %s |" % " | ".join(cell(r[c]) for c in cols) for r in value]
+            lines.append("")
+        elif isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
             lines.append("- %s: %s" % (human_key(key), ", ".join("%s %s" % (k, plain(v)) for k, v in value.items())))
         elif isinstance(value, list) and len(value) > 10:
             lines.append("- %s: %d entries (see report.json)" % (human_key(key), len(value)))

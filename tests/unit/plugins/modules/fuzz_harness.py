@@ -19,7 +19,7 @@ from contextlib import redirect_stdout
 
 from hypothesis import strategies as st
 
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 
 class _Captured(Exception):

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.faultline.chaos.plugins.modules import probe as probe_module
 

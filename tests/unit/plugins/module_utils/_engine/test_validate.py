@@ -13,7 +13,7 @@ import os
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import validate as v
 from ansible_collections.faultline.chaos.plugins.modules import (

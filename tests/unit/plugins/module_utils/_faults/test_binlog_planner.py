@@ -239,7 +239,7 @@ def test_backup_dir_must_be_private(tmp_path):
 
 def run_binlog_module(args, capsys):
     import json
-    from ansible.module_utils.testing import patch_module_args
+    from module_args import patch_module_args
     from ansible_collections.faultline.chaos.plugins.modules import binlog as binlog_module
     with patch_module_args(args):
         with pytest.raises(SystemExit):

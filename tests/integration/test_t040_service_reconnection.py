@@ -1,0 +1,84 @@
+"""T040.S4 playbook against a real 3-member etcd cluster (support/etcd.py on 127.0.0.41-43).
+
+The cluster is described like roles/lab_etcd describes its own (lab_etcd.json)
+and handed to the playbook with ``faultline_lab_file``; the ledger and the
+reports are private to the test.
+"""
+import glob
+import json
+import os
+
+import pytest
+
+from support.ansible import run_playbook
+from support.etcd import EtcdCluster
+from support.net import owned_chains
+from support.util import proc_state
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PLAYBOOK = "playbooks/t040_service_reconnection.yml"
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = EtcdCluster(str(tmp_path / "etcd")).start()
+    yield c
+    c.stop()
+
+
+def play(tmp_path, cluster, scenarios, **extra):
+    ev = {"faultline_lab_file": cluster.describe(str(tmp_path / "lab_etcd.json")), "t040_scenarios": scenarios,
+          "faultline_state_dir": str(tmp_path / "state"), "faultline_report_dir": str(tmp_path / "reports")}
+    ev.update(extra)
+    cp = run_playbook(PLAYBOOK, ev, timeout=600)
+    reports = sorted(glob.glob(str(tmp_path / "reports" / "t040_service_reconnection" / "*" / "report.json")))
+    rep = None
+    if reports:
+        with open(reports[-1]) as f:
+            rep = json.load(f)
+    return cp, rep
+
+
+def assert_clean(tmp_path, cluster):
+    """No fault in the ledger, no rule of this ledger, every member running (not stopped) and healthy."""
+    sd = str(tmp_path / "state")
+    faults = os.path.join(sd, "faults")
+    assert [f for f in os.listdir(faults) if f.endswith(".json")] == [], "faults left in the ledger"
+    assert owned_chains(sd) == []
+    for m in cluster.members:
+        assert m.pid and proc_state(m.pid) not in ("T", "t"), "%s is not running" % m.name
+    assert cluster.wait_healthy(30)
+
+
+def test_short_form_s2_s3_passes_with_the_matrix_filled(tmp_path, cluster):
+    cp, rep = play(tmp_path, cluster, "s2,s3")
+    assert cp.returncode == 0, cp.stdout[-5000:]
+    assert rep["result"] == "PASS"
+    by = dict((s["scenario"], s) for s in rep["sections"])
+    s2, s3 = by["s2"], by["s3"]
+    assert s2["result"] == "PASS" and s3["result"] == "PASS"
+    assert 0 < float(s2["observations"]["time_to_new_leader_s"]) < 10
+    assert s2["observations"]["hashes_equal"] in (True, "True")
+    assert int(s3["observations"]["writes"]["acked"]) > 0
+    matrix = rep["extra"]["test_matrix"]
+    row = [r for r in matrix if r["Scenario"].startswith("S2")][0]
+    assert row["FlareDB (grpc-proxy)"].startswith("PASS") or row["FlareDB (grpc-proxy)"].startswith("FAIL")
+    assert [r for r in matrix if r["Scenario"].startswith("S1")][0]["ChainFire (etcd)"] == "not run"
+    assert_clean(tmp_path, cluster)
+
+
+def test_unknown_scenario_is_refused_before_anything_starts(tmp_path, cluster):
+    cp, rep = play(tmp_path, cluster, "s2,s9")
+    assert cp.returncode != 0 and rep is None
+    assert "unknown scenario name(s): s9" in cp.stdout
+    assert not os.path.exists(str(tmp_path / "state" / "workers"))
+
+
+def test_unhealthy_cluster_is_refused_naming_the_member(tmp_path, cluster):
+    cluster.kill(cluster.members[2])
+    cp, rep = play(tmp_path, cluster, "s2")
+    assert cp.returncode != 0 and rep is None
+    assert "the cluster is not healthy before the test" in cp.stdout
+    assert "m3 (http://127.0.0.43:2379)" in cp.stdout
+    assert not os.path.exists(str(tmp_path / "state" / "workers"))
