@@ -8,7 +8,8 @@ import contextlib
 import json
 
 try:
-    from ansible.module_utils.testing import patch_module_args  # noqa: F401  (re-exported)
+    # re-exported for the tests
+    from ansible.module_utils.testing import patch_module_args  # noqa: F401 pylint: disable=unused-import
 except ImportError:  # ansible-core < 2.19
     from ansible.module_utils import basic
     from ansible.module_utils.common.text.converters import to_bytes

@@ -446,6 +446,7 @@ REQUIRED = {
     "watch": ("endpoints",),
 }
 
+
 def validate(params):
     """Return an error message for bad probe parameters, or None."""
     kind = params.get("kind")
