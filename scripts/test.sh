@@ -50,7 +50,7 @@ step_sanity()      { bash scripts/sanity.sh; }
 step_molecule()    { (cd "$ROOT" && molecule test --all); }
 step_floor() {
   local stamp=$FLOOR_VENV/.installed-$FLOOR_CORE
-  if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
     python3 -m venv "$FLOOR_VENV" || return 1
     # the collection's requirements, the floor's ansible-core, and the dev pins the unit tests use
     # shellcheck disable=SC2046

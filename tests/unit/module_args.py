@@ -7,9 +7,10 @@ done through ``basic._ANSIBLE_ARGS``.
 import contextlib
 import json
 
+__all__ = ["patch_module_args"]
+
 try:
-    # re-exported for the tests
-    from ansible.module_utils.testing import patch_module_args  # noqa: F401 pylint: disable=unused-import
+    from ansible.module_utils.testing import patch_module_args  # noqa: F401  pylint: disable=unused-import
 except ImportError:  # ansible-core < 2.19
     from ansible.module_utils import basic
     from ansible.module_utils.common.text.converters import to_bytes

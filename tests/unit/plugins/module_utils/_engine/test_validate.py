@@ -120,11 +120,11 @@ def cases():
             if isinstance(bound, dict):
                 for key, sub in sorted(bound.items()):
                     for val in bad_values(sub):
-                        tag = "%s-%s.%s=%s" % (mod.__name__.split(".")[-1], name, key, val)
+                        tag = "%s-%s.%s=%s" % (mod.__name__.rsplit(".", maxsplit=1)[-1], name, key, val)
                         yield pytest.param(mod, name, key, val, id=tag)
             else:
                 for val in bad_values(bound):
-                    yield pytest.param(mod, name, None, val, id="%s-%s=%s" % (mod.__name__.split(".")[-1], name, val))
+                    yield pytest.param(mod, name, None, val, id="%s-%s=%s" % (mod.__name__.rsplit(".", maxsplit=1)[-1], name, val))
 
 
 @pytest.fixture
