@@ -12,8 +12,10 @@ class ModuleDocFragment(object):
 options:
   state_dir:
     description:
-      - The fault ledger on the target. One JSON record per active fault and a
-        JSONL journal of every event. On tmpfs by default, so a reboot heals.
+      - Directory on the target where the collection keeps one JSON file per
+        active fault (what to undo, and when) and a log of every event
+        (C(journal.jsonl)). The modules and M(faultline.chaos.restore) find the
+        faults there. On tmpfs by default, so a reboot heals.
     type: path
     default: /run/faultline
   lease:
@@ -25,7 +27,7 @@ options:
     default: 3600
   fault_id:
     description:
-      - Name of the fault in the ledger. Defaults to a stable id derived from
+      - Name of the fault (its file in O(state_dir)). Defaults to a stable id derived from
         the fault's parameters, so re-running the same task finds the same fault.
     type: str
   run_id:

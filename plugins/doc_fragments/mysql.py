@@ -6,29 +6,47 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# One template for every set of MySQL/MariaDB login options; the argument
+# spec side is module_utils/_db/mysql.py login_spec(prefix), built the same way.
+# Sections: faultline.chaos.mysql (login_*, connect_timeout, database),
+# faultline.chaos.mysql.source (source_*), faultline.chaos.mysql.destination
+# (destination_*), faultline.chaos.mysql.replica (replica_*).
 
-class ModuleDocFragment(object):
-    DOCUMENTATION = r'''
-options:
-  login_host:
-    description: Host of the MySQL/MariaDB server.
+
+def _login_options(prefix, server, purpose=""):
+    return r'''
+  {p}host:
+    description: Host of {s}.{purpose}
     type: str
     default: 127.0.0.1
-  login_port:
-    description: TCP port of the server (1-65535).
+  {p}port:
+    description: TCP port of {s} (1-65535).
     type: int
     default: 3306
-  login_user:
-    description: User to log in as.
+  {p}user:
+    description: User on {s}.
     type: str
     default: root
-  login_password:
-    description: Password of O(login_user). Never logged.
+  {p}password:
+    description: Password of O({p}user). Never logged.
     type: str
     default: ''
-  login_unix_socket:
-    description: Unix socket to connect through instead of TCP.
+  {p}unix_socket:
+    description: Unix socket of {s} instead of TCP.
     type: path
+'''.format(p=prefix, s=server, purpose=(" " + purpose) if purpose else "")
+
+
+class ModuleDocFragment(object):
+    """Sections DOCUMENTATION, SOURCE, DESTINATION, REPLICA: set below from one template.
+
+    (Assigned after the class on purpose: ansible-doc and validate-modules import
+    this file and read the attributes; only literal strings may stand in a doc
+    fragment's class body.)
+    """
+
+
+ModuleDocFragment.DOCUMENTATION = "options:" + _login_options("login_", "the MySQL/MariaDB server") + r'''
   connect_timeout:
     description: Seconds to wait for a connection (greater than 0, at most 604800).
     type: float
@@ -39,3 +57,7 @@ options:
 requirements:
   - PyMySQL (on the host that connects)
 '''
+ModuleDocFragment.SOURCE = "options:" + _login_options("source_", "the source server")
+ModuleDocFragment.DESTINATION = "options:" + _login_options("destination_", "the destination server")
+ModuleDocFragment.REPLICA = "options:" + _login_options(
+    "replica_", "the replica", "O(target=oldest_needed) asks it which binlog it still needs.")

@@ -15,7 +15,7 @@ description:
   - Truncates, overwrites with garbage, flips a bit in, or deletes one binary log
     file of the server, to see how a replica or a CDC pipeline reacts.
   - Before any damage the file is copied to O(backup_dir) (on disk) and its
-    sha256 stored in the ledger record; restoring puts back a byte-identical
+    sha256 kept with the fault in O(state_dir); restoring puts back a byte-identical
     file (verified) and only then deletes the backup.
   - Only a file listed in the server's binlog index, in the binlog directory, that is a
     regular file starting with the binlog magic is touched. Neither the damage nor the
@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - faultline.chaos.attributes
   - faultline.chaos.fault
   - faultline.chaos.mysql
+  - faultline.chaos.mysql.replica
 options:
   state:
     description:
@@ -109,25 +110,6 @@ options:
       - Seconds until the supervisor restores the file (default at the O(lease) end).
       - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
-  replica_host:
-    description: Replica to ask which binlog it still needs (O(target=oldest_needed)).
-    type: str
-    default: 127.0.0.1
-  replica_port:
-    description: Port of the replica (1-65535).
-    type: int
-    default: 3306
-  replica_user:
-    description: User on the replica.
-    type: str
-    default: root
-  replica_password:
-    description: Password of O(replica_user). Never logged.
-    type: str
-    default: ''
-  replica_unix_socket:
-    description: Unix socket of the replica.
-    type: path
 attributes:
   action_group:
     description:
@@ -192,7 +174,7 @@ apply_journal:
   type: dict
   sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
-  description: Ledger id of the damage.
+  description: Id of the damage (see M(faultline.chaos.fault_info)).
   returned: state=corrupted
   type: str
 file:
@@ -321,14 +303,14 @@ def corrupt(module, engine, p):
 
 def restore(module, engine, p):
     want = p["file"]
-    recs = [r for r in engine.ledger.list() if r.get("kind") == "binlog"]
-    if want and want != "all":
-        recs = [r for r in recs if want in (r["params"].get("path"), r["params"].get("file"))]
+
+    def named(rec):
+        return want in (rec["params"].get("path"), rec["params"].get("file"))
+
     restored = []
-    for rec in recs:
-        path, sha = rec["params"]["path"], rec["params"]["sha256"]
-        out = engine.revert(rec["id"], reason="restored", by="module")
-        entry = dict(fault_id=rec["id"], file=path, sha256=sha, backup=rec["params"].get("backup"))
+    for out in engine.revert_where("binlog", named if want and want != "all" else None, reason="restored"):
+        path, sha = out["params"]["path"], out["params"]["sha256"]
+        entry = dict(fault_id=out["id"], file=path, sha256=sha, backup=out["params"].get("backup"))
         if not module.check_mode:
             entry["verified"] = os.path.exists(path) and sha256_file(path) == sha
             entry["errors"] = out.get("errors", [])
@@ -363,12 +345,8 @@ def main():
         min_free_bytes=dict(type="int"),
         backup_dir=dict(type="path", default=bl.DEFAULT_BACKUP_DIR),
         duration=dict(type="float"),
-        replica_host=dict(type="str", default="127.0.0.1"),
-        replica_port=dict(type="int", default=3306),
-        replica_user=dict(type="str", default="root"),
-        replica_password=dict(type="str", default="", no_log=True),
-        replica_unix_socket=dict(type="path"),
     )
+    argument_spec.update(db.login_spec("replica_"))
     module = checked_module(
         AnsibleModule, dict(BOUNDS, **db.MYSQL_BOUNDS),
         argument_spec=argument_spec,

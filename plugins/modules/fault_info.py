@@ -13,7 +13,7 @@ module: fault_info
 short_description: Active faults, network status and database status of a host
 version_added: 0.1.0
 description:
-  - Reads the fault ledger of the target and returns every active fault with
+  - Reads the faults recorded in O(state_dir) on the target and returns every active fault with
     its timeline (requested, down, up, renewed ... events), its deadline and
     whether its supervisor is alive (the seed's C(toolkit network --status)).
   - Each fault has a C(state) - V(scheduled) (its O(faultline.chaos.network#module:start_at)
@@ -48,7 +48,7 @@ attributes:
     details: Nothing changes, nothing to diff.
 options:
   state_dir:
-    description: The fault ledger on the target.
+    description: Directory on the target where the faults are recorded.
     type: path
     default: /run/faultline
   fault_id:

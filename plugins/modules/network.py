@@ -24,7 +24,7 @@ description:
   - Rules live only in the collection's own nftables table C(inet faultline)
     (one base chain per fault), or where nftables is unusable in its own
     iptables chains C(FLT_*). Nothing else is touched, nothing is flushed.
-  - Every fault is recorded in the ledger on the target and handed to a
+  - Every fault is recorded in O(state_dir) on the target and handed to a
     detached supervisor that reverts it at O(duration) or at the O(lease)
     deadline, even if the controller dies. Re-running the same task renews
     the lease (idempotent, RV(ignore:changed=false)).
@@ -61,7 +61,7 @@ options:
       - V(up) reverts network faults (including V(service) stops) - with
         O(fault_id) that fault; with the same scope options as the V(down)
         task (ports, peers, type, or the service options) the fault that task
-        applied; with no scope or O(all=true) every network fault in the ledger
+        applied; with no scope or O(all=true) every network fault of the host
         (the seed's C(toolkit network --up)).
       - V(flap) alternates down and up on a fixed schedule run by the
         supervisor (O(down_for)/O(up_for) or O(interval)) for O(duration)
@@ -149,7 +149,7 @@ options:
     type: bool
     default: false
   all:
-    description: With O(state=up), revert every network fault in the ledger.
+    description: With O(state=up), revert every network fault of the host.
     type: bool
     default: false
   backend:
@@ -265,7 +265,7 @@ apply_journal:
   type: dict
   sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
-  description: Id of the fault in the ledger (use it with O(state=up) or M(faultline.chaos.fault_info)).
+  description: Id of the fault (use it with O(state=up) or M(faultline.chaos.fault_info)).
   returned: when a single fault is addressed
   type: str
   sample: network_3f2a9c1d
@@ -297,7 +297,7 @@ reverted:
   type: list
   elements: dict
 events:
-  description: Ledger events of this fault so far (shared event shape), for reports and timelines.
+  description: Events of this fault so far (shared event shape), for reports and timelines.
   returned: always
   type: list
   elements: dict

@@ -508,7 +508,7 @@ def argument_spec():
         windows=dict(type="list", elements="dict"),
         recover_after=dict(type="int", default=3),
         # keys checked by guard.validate (ansible-core's suboptions crash on a
-        # non-dict value: found by tests/unit/test_fuzz_module_args.py)
+        # non-dict value: found by tests/unit/plugins/modules/test_fuzz_module_args.py)
         abort_when=dict(type="dict"),
         run_id=dict(type="str"),
     )

@@ -19,7 +19,7 @@ description:
   - Refuses PID 1, the module's own ancestry and the sshd processes serving
     the controller's SSH session (E(SSH_CONNECTION)).
   - Every held fault (pause, stop, and kill/term with a way to start the
-    process again) is recorded in the ledger and handed to a supervisor that
+    process again) is recorded in O(state_dir) and handed to a supervisor that
     reverts it at O(duration) or at the O(lease) end, even if the play dies.
     M(faultline.chaos.restore) reverts it as well.
 author:
@@ -179,7 +179,7 @@ apply_journal:
   type: dict
   sample: {path: /run/faultline/journal.jsonl, fault_id: network_3f2a9c1d, event: applied}
 fault_id:
-  description: Ledger id of the fault (held states).
+  description: Id of the fault (held states).
   returned: when a fault is recorded
   type: str
   sample: process_1a2b3c4d
@@ -206,7 +206,7 @@ renewed:
   returned: when a fault is recorded
   type: bool
 reverted:
-  description: Ledger records ended by O(state=resumed) or O(state=restarted).
+  description: Faults ended by O(state=resumed) or O(state=restarted).
   returned: for resumed and restarted
   type: list
   elements: dict
@@ -223,30 +223,27 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PID, PORT, SECONDS, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    EngineError, execute,
+    EngineError, run_action, signal_action, wait_port_action,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import process as proc
 
 
-def related_records(engine, kinds_types, spec, targets=None):
-    """Ledger records of this module for the same target spec or the same processes."""
+def same_scope(types, spec, targets=None):
+    """Match for engine.revert_where: this module's faults of ``types`` for the
+    same target spec or the same processes."""
     pids = set((t["pid"], t.get("starttime")) for t in targets or [])
-    out = []
-    for rec in engine.ledger.list():
-        if rec.get("kind") != "process" or rec.get("type") not in kinds_types:
-            continue
+
+    def match(rec):
         params = rec.get("params") or {}
         same_spec = all(params.get(k) == spec.get(k) for k in proc.TARGET_KEYS)
         same_proc = any((t.get("pid"), t.get("starttime")) in pids for t in params.get("targets", []))
-        if same_spec or same_proc:
-            out.append(rec)
-    return out
+        return rec.get("type") in types and (same_spec or same_proc)
+    return match
 
 
 def run_held(module, engine, params):
     fault = proc.ProcessFault(params, fault_id=params.get("fault_id"))
-    existing = engine.active(fault.fault_id)
-    params["targets"] = existing["params"]["targets"] if existing else proc.find_targets(params)
+    fault.resolve(engine)
     plan = fault.plan()
     duration = params.get("duration")
     if not plan["revert"]:
@@ -259,25 +256,24 @@ def run_held(module, engine, params):
 
 def run_resumed(module, engine, params):
     targets = proc.find_targets(params)
-    recs = related_records(engine, ("paused",), params, targets)
-    reverted = [engine.revert(r["id"], reason="resumed", by="module") for r in recs]
-    paused_ids = set((t["pid"], t.get("starttime")) for r in recs for t in r["params"].get("targets", []))
+    reverted = engine.revert_where("process", same_scope(("paused",), params, targets), reason="resumed")
+    paused_ids = set((t["pid"], t.get("starttime")) for r in reverted for t in r["params"].get("targets", []))
     stray = [t for t in targets if t["state"] == "T" and (t["pid"], t["starttime"]) not in paused_ids]
-    if stray and not module.check_mode:
-        execute([dict(op="signal", signal="SIGCONT", pid=t["pid"], starttime=t["starttime"]) for t in stray])
-        engine.ledger.journal("process_resume", "resumed", {"pids": [t["pid"] for t in stray]})
+    if stray:  # stopped, but not by a fault of ours: nothing to revert later
+        engine.run_now("process_resume", "resumed", [signal_action(t, "SIGCONT") for t in stray],
+                       lambda _results: {"pids": [t["pid"] for t in stray]})
     changed = bool(reverted or stray)
     return dict(changed=changed, targets=targets, reverted=reverted,
-                summary="resumed %d process(es)" % (len(recs) + len(stray)) if changed else "nothing paused",
+                summary="resumed %d process(es)" % (len(reverted) + len(stray)) if changed else "nothing paused",
                 diff=dict(before="paused\n" if changed else "running\n", after="running\n"))
 
 
 def run_restarted(module, engine, params):
-    spec_recs = related_records(engine, ("killed", "terminated", "stopped"), params)
-    if spec_recs:
-        reverted = [engine.revert(r["id"], reason="restarted", by="module") for r in spec_recs]
+    reverted = engine.revert_where("process", same_scope(("killed", "terminated", "stopped"), params),
+                                   reason="restarted")
+    if reverted:
         return dict(changed=True, reverted=reverted, targets=[],
-                    summary="started again (ended %s)" % ", ".join(r["id"] for r in spec_recs),
+                    summary="started again (ended %s)" % ", ".join(r["id"] for r in reverted),
                     diff=dict(before="stopped\n", after="running\n"))
     try:
         targets = proc.find_targets(params)
@@ -286,10 +282,10 @@ def run_restarted(module, engine, params):
             raise
         targets = []  # not running: just start it
     if params.get("unit") and proc.has_systemd():
-        actions = [dict(op="run", argv=["systemctl", "restart", params["unit"]])]
+        actions = [run_action(["systemctl", "restart", params["unit"]])]
         if params.get("port"):
-            actions.append(dict(op="wait_port", host=params.get("host") or "127.0.0.1",
-                                port=params["port"], timeout=params["start_timeout"]))
+            actions.append(wait_port_action(params["port"], params.get("host") or "127.0.0.1",
+                                            params["start_timeout"]))
     else:
         actions = proc.stop_actions(targets, "SIGTERM", params["timeout"], kill_after=True)
         actions += proc.start_actions(start_argv=params["start_argv"], port=params.get("port"),
@@ -301,10 +297,9 @@ def run_restarted(module, engine, params):
     if module.check_mode:
         res["planned"] = dict(apply=actions, revert=[])
         return res
-    results = execute(actions, engine.runner)
-    engine.ledger.journal("process_restart", "restarted", {"targets": proc.idents(targets),
-                                                           "spawned": [r.get("pid") for r in results
-                                                                       if r.get("op") == "spawn"]})
+    engine.run_now("process_restart", "restarted", actions,
+                   lambda results: {"targets": proc.idents(targets),
+                                    "spawned": [r.get("pid") for r in results if r.get("op") == "spawn"]})
     return res
 
 

@@ -13,7 +13,7 @@ module: restore
 short_description: Revert every fault on a host (toolkit restore --all)
 version_added: 0.1.0
 description:
-  - Reverts every fault recorded in the host's ledger, whatever its kind
+  - Reverts every fault recorded in O(state_dir) on the host, whatever its kind
     (network rules removed, stopped services started, paused processes
     resumed, damaged binlogs put back byte-identical), through each fault's
     supervisor when it is alive and directly otherwise.
@@ -21,11 +21,11 @@ description:
     once; while it still fails the fault stays in the ledger, its supervisor
     keeps retrying, and this module fails with the errors.
   - Then sweeps orphans, that is chains in the collection's own nftables
-    table C(inet faultline) or iptables chains C(FLT_*) that no ledger record
+    table C(inet faultline) or iptables chains C(FLT_*) that no recorded fault
     owns (left by a crashed run or a wiped state directory), in the host's
     network namespace and in every namespace named in O(netns) or in a record.
-    Chains tagged as belonging to another ledger on the same host (another
-    O(state_dir); the comment of an nftables chain, the comment of the jump
+    Chains tagged as belonging to another O(state_dir) on the same host
+    ( the comment of an nftables chain, the comment of the jump
     rule to an iptables chain) are left alone. The sweep holds the ledger's
     lock, so a fault being applied in this ledger meanwhile is never taken
     for an orphan.
@@ -51,7 +51,7 @@ attributes:
     details: Before lists the active faults and orphans, after is empty.
 options:
   state_dir:
-    description: The fault ledger on the target.
+    description: Directory on the target where the faults are recorded.
     type: path
     default: /run/faultline
   kinds:

@@ -19,52 +19,18 @@ description:
   - Row counts; chunked checksums computed on the servers (C(BIT_XOR) and C(SUM) of C(CRC32) over
     the concatenated columns, as pt-table-checksum does), with drill-down into differing chunks down
     to the missing, extra, duplicated and changed keys.
-  - With a M(faultline.chaos.datagen) ledger, checks that every acknowledged write is present exactly
+  - With the write log of a M(faultline.chaos.datagen) run, checks that every acknowledged write is present exactly
     once on the destination and every indeterminate write at most once.
   - With O(positions_before), checks that the source's binlog/GTID position advanced.
   - Returns C(checks) and C(integrity) in the shape of the report contract. Fails when a check fails,
     naming the keys, unless O(fail_on_mismatch=false).
 author:
   - faultline.chaos contributors (@faultline)
+extends_documentation_fragment:
+  - faultline.chaos.attributes
+  - faultline.chaos.mysql.source
+  - faultline.chaos.mysql.destination
 options:
-  source_host:
-    description: Host of the source server.
-    type: str
-    default: 127.0.0.1
-  source_port:
-    description: TCP port of the source server (1-65535).
-    type: int
-    default: 3306
-  source_user:
-    description: User on the source server.
-    type: str
-    default: root
-  source_password:
-    description: Password of O(source_user). Never logged.
-    type: str
-    default: ''
-  source_unix_socket:
-    description: Unix socket of the source server instead of TCP.
-    type: path
-  destination_host:
-    description: Host of the destination server.
-    type: str
-    default: 127.0.0.1
-  destination_port:
-    description: TCP port of the destination server (1-65535).
-    type: int
-    default: 3306
-  destination_user:
-    description: User on the destination server.
-    type: str
-    default: root
-  destination_password:
-    description: Password of O(destination_user). Never logged.
-    type: str
-    default: ''
-  destination_unix_socket:
-    description: Unix socket of the destination server instead of TCP.
-    type: path
   destination_engine:
     description: Kind of destination server (one small class per engine; more can follow).
     type: str
@@ -102,10 +68,10 @@ options:
   datagen_run_id:
     description:
       - Run id of a M(faultline.chaos.datagen) run whose writes must all be on the destination.
-      - Without O(acked_ranges) the ledger is read from O(state_dir) on this host.
+      - Without O(acked_ranges) the run's write log is read from O(state_dir) on this host.
     type: str
   state_dir:
-    description: State directory holding the datagen ledger.
+    description: State directory holding the datagen write log.
     type: path
     default: /run/faultline
   acked_ranges:
@@ -155,8 +121,6 @@ options:
     description: Fail the task when a check fails (the message names the keys).
     type: bool
     default: true
-extends_documentation_fragment:
-  - faultline.chaos.attributes
 attributes:
   action_group:
     description:
@@ -267,7 +231,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen.generator import summarize
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
-    connect_params, mysql_common_argument_spec, require_pymysql,
+    connect_params, login_spec, mysql_common_argument_spec, require_pymysql,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
@@ -280,12 +244,9 @@ from ansible_collections.faultline.chaos.plugins.module_utils._verify.engines im
 
 
 def argument_spec():
-    common = mysql_common_argument_spec()
-    spec = dict(connect_timeout=common["connect_timeout"])
-    for side in ("source", "destination"):
-        for k, v in common.items():
-            if k.startswith("login_"):
-                spec["%s_%s" % (side, k[len("login_"):])] = dict(v)
+    spec = dict(connect_timeout=mysql_common_argument_spec()["connect_timeout"])
+    spec.update(login_spec("source_"))
+    spec.update(login_spec("destination_"))
     spec.update(
         destination_engine=dict(type="str", choices=["mysql", "mariadb"], default="mariadb"),
         database=dict(type="str", default="faultline"),

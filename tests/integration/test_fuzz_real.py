@@ -7,7 +7,7 @@ after ``restore`` and the port answers again.  Scope is pinned for safety: one
 loopback port of this test (never an empty port list: that would be every
 port), loopback peers, bogus network namespaces, no service faults.  Numbers
 stay finite and bounded here: nan/inf/unbounded values are
-tests/unit/test_fuzz_module_args.py::test_non_finite_and_unbounded_numbers_are_refused.
+tests/unit/plugins/modules/test_fuzz_module_args.py::test_non_finite_and_unbounded_numbers_are_refused.
 ``FAULTLINE_FUZZ_REAL_EXAMPLES`` (default 20) per test.
 """
 import os

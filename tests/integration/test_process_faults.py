@@ -10,11 +10,11 @@ import time
 import pytest
 
 from support.ansible import PYTHON, ROOT
-from support.util import proc_state, wait_for
+from support.util import wait_for
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open, proc_state
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
 
 pytestmark = pytest.mark.lab

@@ -6,7 +6,9 @@ import socket
 
 import pytest
 
-from support.util import proc_state, wait_for
+from support.util import wait_for
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_state
 
 pytestmark = pytest.mark.lab
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_alive
-from ansible_collections.faultline.chaos.plugins.module_utils._websocket import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HANDLERS = os.path.join(ROOT, "roles", "lab_websocket", "files")
@@ -172,7 +172,7 @@ def test_leaky_handler_fails_naming_the_leak(websocketd, run_module):
     for p in leaked:
         assert p["cmdline"] == "sleep 300"
         assert proc_alive(p["pid"], p["starttime"])          # really running now
-        assert procfs.proc_stat(p["pid"])["sid"] == srv.pid  # in websocketd's session
+        assert procfs.stat(p["pid"])["sid"] == srv.pid  # in websocketd's session
         assert "pid %d sleep 300" % p["pid"] in crit["no_duplicate_agents"]["detail"] or len(leaked) > 10
     # fail_on_leak turns the verdict into a failed task that names the criterion
     res2 = run_module("websocket_flap", flap_args(srv, iterations=2, fail_on_leak=True))

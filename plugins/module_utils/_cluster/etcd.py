@@ -20,6 +20,8 @@ import socket
 
 from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_stat_fields
 
 STATUS = "/v3/maintenance/status"
 MEMBER_LIST = "/v3/cluster/member/list"
@@ -167,73 +169,25 @@ def parse_hashkv(doc):
 # pids
 # --------------------------------------------------------------------------
 
-def pid_from_pidfile(path, exe_name="etcd", proc="/proc"):
+def pid_from_pidfile(path, exe_name="etcd", proc=procfs.PROC):
     """The pid in ``path`` when that process is alive and runs ``exe_name``, else None."""
     try:
-        with open(path) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
+        pid = procfs.read_pidfile(path)
+    except procfs.ProcfsError:
         return None
     return pid if pid > 0 and _runs(pid, exe_name, proc) else None
 
 
 def _runs(pid, exe_name, proc):
-    try:
-        with open(os.path.join(proc, str(pid), "stat")) as f:
-            state = f.read().rsplit(")", 1)[-1].split()[0]
-        with open(os.path.join(proc, str(pid), "cmdline"), "rb") as f:
-            argv0 = f.read().split(b"\0")[0].decode("utf-8", "replace")
-    except (OSError, IndexError):
-        return False
-    return state != "Z" and os.path.basename(argv0) == exe_name
+    fields = proc_stat_fields(pid, proc)
+    argv = procfs.cmdline(pid, proc)
+    return bool(fields) and fields[0] != "Z" and bool(argv) and os.path.basename(argv[0]) == exe_name
 
 
-def _hex_addr(address, port):
-    """/proc/net/tcp's local address of IPv4 ``address``:``port`` (little-endian hex)."""
-    packed = socket.inet_aton(address)
-    return "%08X:%04X" % (int.from_bytes(packed, "little"), port)
-
-
-def listening_inodes(address, port, proc="/proc"):
-    """Socket inodes listening on ``address``:``port`` (or 0.0.0.0:port) in this network namespace."""
-    wanted = {_hex_addr(address, port), _hex_addr("0.0.0.0", port)}
-    inodes = set()
-    try:
-        with open(os.path.join(proc, "net", "tcp")) as f:
-            lines = f.read().splitlines()[1:]
-    except OSError:
-        return inodes
-    for line in lines:
-        cols = line.split()
-        if len(cols) > 9 and cols[1] in wanted and cols[3] == "0A":  # 0A: LISTEN
-            inodes.add(cols[9])
-    return inodes
-
-
-def pid_by_listen(address, port, exe_name="etcd", proc="/proc"):
-    """The pid of the ``exe_name`` process listening on ``address``:``port``, else None."""
-    try:
-        inodes = listening_inodes(address, port, proc)
-    except (OSError, ValueError):
-        return None
-    if not inodes:
-        return None
-    targets = set("socket:[%s]" % i for i in inodes)
-    for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        fd_dir = os.path.join(proc, entry, "fd")
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(os.path.join(fd_dir, fd)) in targets:
-                    pid = int(entry)
-                    return pid if _runs(pid, exe_name, proc) else None
-            except OSError:
-                continue
+def pid_by_listen(address, port, exe_name="etcd", proc=procfs.PROC):
+    """The pid of the ``exe_name`` process listening on ``address``:``port`` (or a wildcard), else None."""
+    for pid in procfs.listening_pids(port, address, proc):
+        return pid if _runs(pid, exe_name, proc) else None
     return None
 
 

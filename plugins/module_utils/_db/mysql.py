@@ -22,17 +22,27 @@ except ImportError:  # pragma: no cover - depends on the target
     PYMYSQL_IMPORT_ERROR = traceback.format_exc()
 
 
+def login_spec(prefix="login_"):
+    """The login options of one server, named <prefix>host, <prefix>port, ...
+    (documented by the doc fragment faultline.chaos.mysql and its sections
+    .source, .destination, .replica, which use the same template)."""
+    return {
+        prefix + "host": dict(type="str", default="127.0.0.1"),
+        prefix + "port": dict(type="int", default=3306),
+        prefix + "user": dict(type="str", default="root"),
+        prefix + "password": dict(type="str", default="", no_log=True),
+        prefix + "unix_socket": dict(type="path"),
+    }
+
+
 def mysql_common_argument_spec():
     """Login options shared by every module that talks to MySQL/MariaDB."""
-    return dict(
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=3306),
-        login_user=dict(type="str", default="root"),
-        login_password=dict(type="str", default="", no_log=True),
-        login_unix_socket=dict(type="path"),
+    spec = login_spec("login_")
+    spec.update(
         connect_timeout=dict(type="float", default=5.0),
         database=dict(type="str"),
     )
+    return spec
 
 
 # bounds of the login options (validate.enforce)

@@ -92,6 +92,14 @@ class Fault(object):
             return self._fault_id
         return "%s_%s" % (self.kind, short_hash([self.kind, self.identity()]))
 
+    def resolve(self, engine=None):
+        """Discovery before planning: find what the fault acts on (processes,
+        files ...) and check it can be acted on; EngineError with a message for
+        the user otherwise. FaultEngine.apply calls it before ``plan()``; it must
+        be read-only and cheap to call twice. ``engine`` gives the active record
+        of a renewal (``engine.active(self.fault_id)``). Default: nothing to find."""
+        return None
+
     def plan(self):
         raise NotImplementedError
 
@@ -148,6 +156,7 @@ class FaultEngine(object):
         """
         check = self.module.check_mode
         start_at = self.start_at()
+        fault.resolve(self)
         plan = fault.plan()
         fid = fault.fault_id
         span = float(lease) if duration is None else min(float(duration), float(lease))
@@ -316,17 +325,42 @@ class FaultEngine(object):
         return "revert failed for %s; kept as revert_failed and retried by its supervisor (see fault_info, " \
             "run restore to retry now)" % "; ".join("%s: %s" % (r["id"], ", ".join(r["errors"])) for r in bad)
 
+    def faults(self, kind=None, match=None):
+        """Records of the active faults of ``kind`` (a kind, a list of kinds, None:
+        every kind) that ``match(record)`` accepts (None: all)."""
+        kinds = (kind,) if isinstance(kind, str) else kind
+        return [rec for rec in self.ledger.list()
+                if (not kinds or rec.get("kind") in kinds) and (match is None or match(rec))]
+
+    def revert_where(self, kind=None, match=None, reason="restore", by="module"):
+        """Revert what matches a scope: every fault of :meth:`faults` (kind, match).
+
+        One result per fault (see :meth:`revert`) with the record's ``kind``,
+        ``type``, ``summary`` and ``params``; in check mode nothing is reverted.
+        """
+        out = []
+        for rec in self.faults(kind, match):
+            res = self.revert(rec["id"], reason=reason, by=by)
+            res.update(kind=rec.get("kind"), type=rec.get("type"), summary=rec.get("summary"),
+                       params=rec.get("params") or {})
+            out.append(res)
+        return out
+
+    def run_now(self, journal_id, event, actions, detail=None):
+        """One-shot actions that leave nothing to revert (a restart, resuming a
+        process the collection did not pause): run through the engine's runner
+        and journaled as ``event``; ``detail(results)`` adds to the journal line.
+        Check mode runs nothing and returns None."""
+        if self.module.check_mode:
+            return None
+        results = execute(actions, self.runner)
+        self.ledger.journal(journal_id, event, detail(results) if detail else {})
+        return results
+
     def revert_all(self, kinds=None, reason="restore", by="module", run_id=None):
         """Revert every record (``revert_failed`` ones are tried again)."""
-        out = []
-        for rec in self.ledger.list():
-            if kinds and rec.get("kind") not in kinds:
-                continue
-            if run_id and rec.get("run_id") != run_id:
-                continue
-            res = self.revert(rec["id"], reason=reason, by=by)
-            res.update(kind=rec.get("kind"), type=rec.get("type"), summary=rec.get("summary"))
-            out.append(res)
+        out = self.revert_where(kinds, (lambda rec: rec.get("run_id") == run_id) if run_id else None,
+                                reason=reason, by=by)
         for fid in self.ledger.unreadable():
             out.append(dict(id=fid, reverted=False, kind=None, summary=None,
                             errors=["record is unreadable; its supervisor (if alive) reverts it at its deadline"]))

@@ -149,10 +149,16 @@ def make_event(source, ident, event, detail=None, host=None, ts=None):
 # processes: identity that survives pid reuse
 # --------------------------------------------------------------------------
 
-def _proc_stat(pid):
+# The minimum the supervisor needs from /proc (it runs without the collection);
+# everything else about processes and sockets is in module_utils/_engine/procfs.py,
+# built on these readers.
+PROC = "/proc"
+
+
+def proc_stat_fields(pid, proc_root=PROC):
     """Fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
     try:
-        with open("/proc/%d/stat" % int(pid), "r") as f:
+        with open("%s/%d/stat" % (proc_root, int(pid)), "r") as f:
             data = f.read()
     except (IOError, OSError, ValueError):
         return None
@@ -162,7 +168,7 @@ def _proc_stat(pid):
 
 def proc_starttime(pid):
     """Start time of ``pid`` in clock ticks since boot, or None if gone."""
-    fields = _proc_stat(pid)
+    fields = proc_stat_fields(pid)
     try:
         return int(fields[19])
     except (TypeError, IndexError, ValueError):
@@ -171,7 +177,7 @@ def proc_starttime(pid):
 
 def proc_state(pid):
     """Single-letter state (R, S, T, Z ...) of ``pid`` or None."""
-    fields = _proc_stat(pid)
+    fields = proc_stat_fields(pid)
     return fields[0] if fields else None
 
 
@@ -185,9 +191,10 @@ def proc_alive(pid, starttime=None):
     return proc_state(pid) != "Z"
 
 
-def _cmdline(pid):
+def proc_cmdline(pid, proc_root=PROC):
+    """argv of ``pid`` as a list (empty for kernel threads and gone processes)."""
     try:
-        with open("/proc/%d/cmdline" % int(pid), "rb") as f:
+        with open("%s/%d/cmdline" % (proc_root, int(pid)), "rb") as f:
             return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
     except (IOError, OSError, ValueError):
         return []
@@ -750,39 +757,98 @@ def _do_ns_unpin(action, runner):
     return {"op": "ns_unpin", "dst": dst}
 
 
+def _do_sleep(action):
+    time.sleep(float(action["seconds"]))
+    return {"op": "sleep"}
+
+
+# The action vocabulary: op -> (handler, whether the handler takes the command
+# runner). Plans are built with the constructors below, never as literals.
+ACTIONS = {
+    "run": (_do_run, True),
+    "signal": (_do_signal, False),
+    "wait_exit": (_do_wait_exit, False),
+    "spawn": (_do_spawn, False),
+    "wait_port": (_do_wait_port, False),
+    "copy": (_do_copy, False),
+    "corrupt": (_do_corrupt, False),
+    "nft_gc": (_do_nft_gc, True),
+    "ns_pin": (_do_ns_pin, True),
+    "ns_unpin": (_do_ns_unpin, True),
+    "sleep": (_do_sleep, False),
+}
+
+
 def execute(actions, runner=None):
     """Run a list of actions in order; stop at the first failure (EngineError)."""
     runner = runner or subprocess_runner
     results = []
     for a in actions:
         crash_point()
-        op = a["op"]
-        if op == "run":
-            results.append(_do_run(a, runner))
-        elif op == "signal":
-            results.append(_do_signal(a))
-        elif op == "wait_exit":
-            results.append(_do_wait_exit(a))
-        elif op == "spawn":
-            results.append(_do_spawn(a))
-        elif op == "wait_port":
-            results.append(_do_wait_port(a))
-        elif op == "copy":
-            results.append(_do_copy(a))
-        elif op == "corrupt":
-            results.append(_do_corrupt(a))
-        elif op == "nft_gc":
-            results.append(_do_nft_gc(a, runner))
-        elif op == "ns_pin":
-            results.append(_do_ns_pin(a, runner))
-        elif op == "ns_unpin":
-            results.append(_do_ns_unpin(a, runner))
-        elif op == "sleep":
-            time.sleep(float(a["seconds"]))
-            results.append({"op": "sleep"})
-        else:
-            raise EngineError("unknown action op %r" % (op,))
+        try:
+            handler, takes_runner = ACTIONS[a["op"]]
+        except KeyError:
+            raise EngineError("unknown action op %r" % (a.get("op"),))
+        results.append(handler(a, runner) if takes_runner else handler(a))
     return results
+
+
+# --------------------------------------------------------------------------
+# action constructors (one per op; optional keys only when given)
+# --------------------------------------------------------------------------
+
+def _action(op, **fields):
+    out = {"op": op}
+    out.update((k, v) for k, v in fields.items() if v is not None)
+    return out
+
+
+def run_action(argv, stdin=None, ok_rc=None):
+    """``argv`` (a list, never a shell string); ``ok_rc`` exit codes that succeed, or "any"."""
+    return _action("run", argv=list(argv), stdin=stdin, ok_rc=ok_rc)
+
+
+def signal_action(target, sig, missing_ok=None):
+    """Send ``sig`` (a SIGNALS name) to ``target`` {pid, starttime} if it still is that process."""
+    return _action("signal", signal=sig, pid=target["pid"], starttime=target.get("starttime"),
+                   missing_ok=missing_ok)
+
+
+def wait_exit_action(target, timeout, kill_after):
+    return _action("wait_exit", timeout=float(timeout), kill_after=kill_after,
+                   pid=target["pid"], starttime=target.get("starttime"))
+
+
+def spawn_action(argv, unless_alive=None, log=None):
+    """Start ``argv`` detached, unless one of ``unless_alive`` ({pid, starttime}) still runs."""
+    return _action("spawn", argv=list(argv), unless_alive=list(unless_alive or []), log=log)
+
+
+def wait_port_action(port, host="127.0.0.1", timeout=60.0):
+    return _action("wait_port", host=host, port=int(port), timeout=float(timeout))
+
+
+def copy_action(src, dst, sha256=None, stat=None, remove_src=None, **checks):
+    """``checks``: missing_ok, damaged_size, grown_ok (see ``_do_copy``)."""
+    return _action("copy", src=src, dst=dst, sha256=sha256, stat=stat, remove_src=remove_src, **checks)
+
+
+def corrupt_action(path, mode, sha256=None, **where):
+    """``where``: offset, length, bit (as the mode needs them)."""
+    return _action("corrupt", path=path, mode=mode, sha256=sha256, **where)
+
+
+def ns_pin_action(src, dst, ino=None):
+    """Bind-mount the network namespace ``src`` onto ``dst`` (checked against inode ``ino``)."""
+    return _action("ns_pin", src=src, dst=dst, ino=ino)
+
+
+def ns_unpin_action(dst):
+    return _action("ns_unpin", dst=dst)
+
+
+def nft_gc_action(prefix, family, table):
+    return _action("nft_gc", prefix=list(prefix), family=family, table=table)
 
 
 def execute_all(actions, runner=None):
@@ -1442,7 +1508,7 @@ def reap(state_dir=DEFAULT_STATE_DIR, runner=None):
                         continue
                     sup = rec.get("supervisor") or {}
                     if sup.get("pid") and proc_alive(sup["pid"], sup.get("starttime")) and \
-                            is_supervisor_cmdline(_cmdline(sup["pid"])):
+                            is_supervisor_cmdline(proc_cmdline(sup["pid"])):
                         continue  # a supervisor of an older version (no lock) still runs
                     now = time.time()
                     if rec.get("state") == "scheduled":

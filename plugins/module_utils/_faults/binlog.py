@@ -25,7 +25,9 @@ import stat as stat_mod
 import struct
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    EngineError, copy_action, corrupt_action,
+)
 
 BINLOG_MAGIC = b"\xfebin"
 HEADER_LEN = 19  # v4 event header: ts(4) type(1) server_id(4) size(4) log_pos(4) flags(2)
@@ -218,27 +220,27 @@ class BinlogFault(Fault):
         kind, path, sha, backup = p["type"], p["path"], p["sha256"], p["backup"]
         if kind not in TYPES:
             raise EngineError("unknown binlog fault type %r" % kind)
-        corrupt = dict(op="corrupt", path=path, mode=kind, sha256=sha)
+        where = {}
         if kind == "truncate":
-            corrupt["offset"] = int(p["offset"])
-            what = "truncated to %d bytes" % corrupt["offset"]
+            where["offset"] = int(p["offset"])
+            what = "truncated to %d bytes" % where["offset"]
         elif kind == "garbage":
-            corrupt.update(offset=int(p["offset"]), length=int(p.get("length") or 64))
-            what = "%d random bytes written at offset %d" % (corrupt["length"], corrupt["offset"])
+            where.update(offset=int(p["offset"]), length=int(p.get("length") or 64))
+            what = "%d random bytes written at offset %d" % (where["length"], where["offset"])
         elif kind == "bitflip":
-            corrupt.update(offset=int(p["offset"]), bit=int(p.get("bit") or 0))
-            what = "bit %d flipped at offset %d" % (corrupt["bit"], corrupt["offset"])
+            where.update(offset=int(p["offset"]), bit=int(p.get("bit") or 0))
+            what = "bit %d flipped at offset %d" % (where["bit"], where["offset"])
         else:
             what = "deleted"
-        apply = [dict(op="copy", src=path, dst=backup, sha256=sha), corrupt]
+        apply = [copy_action(path, backup, sha), corrupt_action(path, kind, sha, **where)]
         # the size the damage leaves: a file larger than that at the restore was written
         # to since (an active binlog), and the restore would drop those events
-        damaged = {"truncate": corrupt.get("offset"), "delete": None}.get(kind, p.get("size"))
-        revert = [dict(op="copy", src=backup, dst=path, sha256=sha, stat=p.get("stat"), remove_src=True,
-                       damaged_size=damaged, grown_ok=bool(p.get("allow_active")))]
+        damaged = {"truncate": where.get("offset"), "delete": None}.get(kind, p.get("size"))
+        revert = [copy_action(backup, path, sha, stat=p.get("stat"), remove_src=True,
+                              damaged_size=damaged, grown_ok=bool(p.get("allow_active")))]
         summary = "binlog %s %s" % (os.path.basename(path), what)
         preview = "%s: %s (backup %s, sha256 %s)" % (path, what, backup, sha)
-        params = dict(self.identity(), sha256=sha, backup=backup, offset=corrupt.get("offset"),
-                      file=os.path.basename(path), size=p.get("size"), length=corrupt.get("length"),
-                      bit=corrupt.get("bit"), allow_active=bool(p.get("allow_active")))
+        params = dict(self.identity(), sha256=sha, backup=backup, offset=where.get("offset"),
+                      file=os.path.basename(path), size=p.get("size"), length=where.get("length"),
+                      bit=where.get("bit"), allow_active=bool(p.get("allow_active")))
         return dict(type=kind, summary=summary, apply=apply, revert=revert, preview=preview, params=params)

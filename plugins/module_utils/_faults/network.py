@@ -25,8 +25,8 @@ import json
 import os
 import re
 import shutil
-import struct
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault, short_hash
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 
@@ -546,7 +546,6 @@ def ipt_tables_to_gc(runner, tools, prefix=()):
 # --------------------------------------------------------------------------
 
 SSHD_NAMES = ("sshd", "sshd-session", "sshd-auth")
-TCP_ESTABLISHED = "01"
 
 
 def netns_identity(netns=None, proc="/proc"):
@@ -567,68 +566,6 @@ def netns_identity(netns=None, proc="/proc"):
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def _read(path, mode="r"):
-    try:
-        with open(path, mode) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def _ppid(pid, proc):
-    data = _read(os.path.join(proc, str(pid), "stat"))
-    if not data:
-        return None
-    try:
-        return int(data.rsplit(")", 1)[-1].split()[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _hex_addr(text):
-    """'0100007F:0016' (from /proc/net/tcp or tcp6) -> ('127.0.0.1', 22)."""
-    addr, port = text.split(":")
-    raw = b"".join(struct.pack("=I", int(addr[i:i + 8], 16)) for i in range(0, len(addr), 8))
-    ip = ipaddress.ip_address(raw)
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ip), int(port, 16)
-
-
-def _tcp_table(proc, pid):
-    """{socket inode: (local, remote)} of the established TCP sockets in the
-    network namespace of ``pid``."""
-    out = {}
-    for name in ("tcp", "tcp6"):
-        text = _read(os.path.join(proc, str(pid), "net", name)) or ""
-        for line in text.splitlines()[1:]:
-            f = line.split()
-            if len(f) < 10 or f[3] != TCP_ESTABLISHED:
-                continue
-            try:
-                out[f[9]] = (_hex_addr(f[1]), _hex_addr(f[2]))
-            except (ValueError, struct.error):
-                continue
-    return out
-
-
-def _socket_inodes(proc, pid):
-    inodes = set()
-    fd_dir = os.path.join(proc, str(pid), "fd")
-    try:
-        names = os.listdir(fd_dir)
-    except OSError:
-        return inodes
-    for n in names:
-        try:
-            target = os.readlink(os.path.join(fd_dir, n))
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
 
 
 def _parse_ssh_connection(value):
@@ -673,20 +610,19 @@ def controller_connections(proc="/proc", pid=None, environ=None):
     hops = 0
     while pid and pid > 1 and hops < 64:
         hops += 1
-        comm = (_read(os.path.join(proc, str(pid), "comm")) or "").strip()
-        environ_data = _read(os.path.join(proc, str(pid), "environ"), "rb") or b""
-        for item in environ_data.split(b"\0"):
-            if item.startswith(b"SSH_CONNECTION="):
-                env_conns.append(("environment of pid %d (%s)" % (pid, comm),
-                                  item[15:].decode("ascii", "replace")))
+        comm = procfs.comm(pid, proc) or ""
+        value = procfs.environ(pid, proc).get("SSH_CONNECTION")
+        if value:
+            env_conns.append(("environment of pid %d (%s)" % (pid, comm), value))
         if comm in SSHD_NAMES:
             netns = netns_identity(str(pid), proc)
-            table = _tcp_table(proc, pid)
-            for inode in sorted(_socket_inodes(proc, pid)):
+            table = dict((r["inode"], (r["local"], r["remote"])) for r in procfs.tcp_sockets(proc, pid)
+                         if r["state"] == procfs.TCP_ESTABLISHED)
+            for inode in sorted(procfs.socket_inodes(pid, proc)):
                 if inode in table:
                     local, peer = table[inode]
                     add(local, peer, netns, "sshd pid %d" % pid)
-        pid = _ppid(pid, proc)
+        pid = procfs.parent_pid(pid, proc)
     for source, value in env_conns:
         parsed = _parse_ssh_connection(value)
         if parsed:

@@ -24,144 +24,20 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    DEFAULT_STATE_DIR, EngineError, has_systemd, is_supervisor_cmdline, proc_starttime, subprocess_runner,
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.procfs import (
+    PROC, ancestry, cmdline, describe, list_pids, listening_pids, read_pidfile, socket_owners, tcp_sockets,
 )
-
-PROC = "/proc"
-TCP_LISTEN = "0A"
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    DEFAULT_STATE_DIR, EngineError, has_systemd, is_supervisor_cmdline, proc_starttime, run_action,
+    signal_action, spawn_action, subprocess_runner, wait_exit_action, wait_port_action,
+)
 
 
 class NotFound(EngineError):
     """No process matches the target (a distinct case for ``restarted``)."""
-
-
-# --------------------------------------------------------------------------
-# /proc readers
-# --------------------------------------------------------------------------
-
-def _read(path, mode="r"):
-    try:
-        with open(path, mode) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def list_pids(proc_root=PROC):
-    try:
-        names = os.listdir(proc_root)
-    except OSError:
-        return []
-    return sorted(int(n) for n in names if n.isdigit())
-
-
-def cmdline(pid, proc_root=PROC):
-    """argv of ``pid`` as a list (empty for kernel threads / gone processes)."""
-    data = _read(os.path.join(proc_root, str(pid), "cmdline"), "rb")
-    if not data:
-        return []
-    return [a.decode("utf-8", "replace") for a in data.rstrip(b"\0").split(b"\0")]
-
-
-def stat_fields(pid, proc_root=PROC):
-    """Fields of /proc/<pid>/stat after the comm: [state, ppid, ...] or None."""
-    data = _read(os.path.join(proc_root, str(pid), "stat"))
-    if not data:
-        return None
-    return data.rsplit(")", 1)[-1].split()
-
-
-def parent_pid(pid, proc_root=PROC):
-    f = stat_fields(pid, proc_root)
-    try:
-        return int(f[1])
-    except (TypeError, IndexError, ValueError):
-        return None
-
-
-def ancestry(pid=None, proc_root=PROC):
-    """``pid`` (default: this process) and all its ancestors up to PID 1."""
-    pid = os.getpid() if pid is None else int(pid)
-    seen = []
-    while pid and pid not in seen:
-        seen.append(pid)
-        if pid == 1:
-            break
-        pid = parent_pid(pid, proc_root)
-    return seen
-
-
-def _hex_addr(addr):
-    """'0100007F:0CEB' -> ('127.0.0.1', 3307); handles IPv6 too."""
-    host, port = addr.split(":")
-    port = int(port, 16)
-    raw = bytes.fromhex(host)
-    if len(raw) == 4:
-        ip = ".".join(str(b) for b in raw[::-1])
-    else:
-        words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
-        flat = b"".join(words)
-        if flat[:12] == b"\0" * 10 + b"\xff\xff":
-            ip = ".".join(str(b) for b in flat[12:])
-        else:
-            ip = ":".join(flat[i:i + 2].hex() for i in range(0, 16, 2))
-    return ip, port
-
-
-def tcp_sockets(proc_root=PROC):
-    """Rows of /proc/net/tcp{,6}: dicts local, remote, state, inode."""
-    rows = []
-    for name in ("tcp", "tcp6"):
-        data = _read(os.path.join(proc_root, "net", name))
-        if not data:
-            continue
-        for line in data.splitlines()[1:]:
-            f = line.split()
-            if len(f) < 10:
-                continue
-            try:
-                rows.append({"local": _hex_addr(f[1]), "remote": _hex_addr(f[2]),
-                             "state": f[3], "inode": int(f[9])})
-            except ValueError:
-                continue
-    return rows
-
-
-def socket_owners(inodes, proc_root=PROC):
-    """pids holding any of the socket ``inodes`` (via /proc/<pid>/fd links)."""
-    wanted = set("socket:[%d]" % i for i in inodes if i)
-    owners = []
-    if not wanted:
-        return owners
-    for pid in list_pids(proc_root):
-        fd_dir = os.path.join(proc_root, str(pid), "fd")
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(os.path.join(fd_dir, fd)) in wanted:
-                    owners.append(pid)
-                    break
-            except OSError:
-                continue
-    return owners
-
-
-def listening_pids(port, host=None, proc_root=PROC):
-    """pids listening on TCP ``port`` (optionally on ``host`` or a wildcard)."""
-    inodes = []
-    for row in tcp_sockets(proc_root):
-        if row["state"] != TCP_LISTEN or row["local"][1] != int(port):
-            continue
-        if host and row["local"][0] not in (host, "0.0.0.0", "::", "0000:0000:0000:0000:0000:0000:0000:0000"):
-            continue
-        inodes.append(row["inode"])
-    return socket_owners(inodes, proc_root)
 
 
 def ssh_session_pids(environ=None, proc_root=PROC):
@@ -205,28 +81,6 @@ def faultline_pids(state_dirs=(), proc_root=PROC):
     return out
 
 
-def read_pidfile(path):
-    data = _read(path)
-    if data is None:
-        raise EngineError("cannot read pidfile %s" % path)
-    try:
-        pid = int(data.strip().split()[0])
-    except (ValueError, IndexError):
-        raise EngineError("pidfile %s does not hold a pid" % path)
-    return pid
-
-
-def describe(pid, proc_root=PROC):
-    """Identity (pid, starttime) plus state letter and argv of ``pid``."""
-    f = stat_fields(pid, proc_root) or []
-    try:
-        starttime = int(f[19])
-    except (IndexError, ValueError):
-        starttime = None
-    return {"pid": int(pid), "starttime": starttime, "state": f[0] if f else None,
-            "cmdline": cmdline(pid, proc_root)}
-
-
 # --------------------------------------------------------------------------
 # target resolution and refusals
 # --------------------------------------------------------------------------
@@ -242,14 +96,14 @@ def find_targets(params, proc_root=PROC, environ=None):
     ours = faultline_pids([params.get("state_dir")], proc_root)
     if params.get("pid") is not None:
         pids = [int(params["pid"])]
-        if stat_fields(pids[0], proc_root) is None:
+        if procfs.stat(pids[0], proc_root) is None:
             raise NotFound("no process with pid %d" % pids[0])
         how = "pid %d" % pids[0]
     elif params.get("pidfile"):
         if not os.path.exists(params["pidfile"]):
             raise NotFound("pidfile %s does not exist" % params["pidfile"])
         pids = [read_pidfile(params["pidfile"])]
-        if stat_fields(pids[0], proc_root) is None:
+        if procfs.stat(pids[0], proc_root) is None:
             raise NotFound("pidfile %s names pid %d, which is not running" % (params["pidfile"], pids[0]))
         how = "pidfile %s" % params["pidfile"]
     elif params.get("port") is not None:
@@ -316,9 +170,9 @@ def idents(targets):
 def stop_actions(targets, sig="SIGTERM", timeout=30.0, kill_after=True):
     acts = []
     for t in idents(targets):
-        acts.append(dict(op="signal", signal=sig, **t))
+        acts.append(signal_action(t, sig))
     for t in idents(targets):
-        acts.append(dict(op="wait_exit", timeout=float(timeout), kill_after=kill_after, **t))
+        acts.append(wait_exit_action(t, timeout, kill_after))
     return acts
 
 
@@ -327,14 +181,13 @@ def start_actions(unit=None, start_argv=None, port=None, host=None, timeout=60.0
     """Start a service again: systemd unit where present, else spawn argv."""
     acts = []
     if unit and has_systemd():
-        acts.append(dict(op="run", argv=["systemctl", "start", unit]))
+        acts.append(run_action(["systemctl", "start", unit]))
     elif start_argv:
-        acts.append(dict(op="spawn", argv=list(start_argv), unless_alive=idents(not_while or []),
-                         log=log))
+        acts.append(spawn_action(start_argv, unless_alive=idents(not_while or []), log=log))
     else:
         return []
     if port:
-        acts.append(dict(op="wait_port", host=host or "127.0.0.1", port=int(port), timeout=float(timeout)))
+        acts.append(wait_port_action(port, host or "127.0.0.1", timeout))
     return acts
 
 
@@ -364,9 +217,17 @@ class ProcessFault(Fault):
             ident["start_argv"] = list(p["start_argv"])
         return ident
 
+    def resolve(self, engine=None):
+        """The processes to act on: those of the active fault (a renewal keeps
+        its targets), else found now by :func:`find_targets`."""
+        if self.params.get("targets") is None:
+            existing = engine.active(self.fault_id) if engine is not None else None
+            self.params["targets"] = existing["params"]["targets"] if existing else find_targets(self.params)
+        return self.params["targets"]
+
     def plan(self):
         p = self.params
-        state, targets = p["state"], p["targets"]
+        state, targets = p["state"], self.resolve()
         if state not in STATE_SIGNAL:
             raise EngineError("ProcessFault cannot plan state %r" % state)
         timeout = float(p.get("timeout") or 30.0)
@@ -376,8 +237,8 @@ class ProcessFault(Fault):
                                 host=p.get("host"), timeout=float(p.get("start_timeout") or 60.0),
                                 not_while=targets, log=p.get("start_log"))
         if state == "paused":
-            apply = [dict(op="signal", signal="SIGSTOP", **t) for t in idents(targets)]
-            revert = [dict(op="signal", signal="SIGCONT", **t) for t in idents(targets)]
+            apply = [signal_action(t, "SIGSTOP") for t in targets]
+            revert = [signal_action(t, "SIGCONT") for t in targets]
         elif state == "killed":
             apply = stop_actions(targets, "SIGKILL", timeout, kill_after=False)
             revert = restart
@@ -386,7 +247,7 @@ class ProcessFault(Fault):
             revert = restart
         else:  # stopped: graceful with a KILL fallback, then started again at the end
             if p.get("unit") and has_systemd():
-                apply = [dict(op="run", argv=["systemctl", "stop", p["unit"]])]
+                apply = [run_action(["systemctl", "stop", p["unit"]])]
             else:
                 apply = stop_actions(targets, "SIGTERM", timeout, kill_after=True)
             revert = restart
@@ -422,17 +283,17 @@ class ServiceStopFault(Fault):
         keys = ("service_unit", "service_pidfile", "service_start", "service_port", "service_host")
         return dict((k, p.get(k)) for k in keys if p.get(k) is not None)
 
-    def plan(self):
+    def resolve(self, engine=None):
+        """The service process from ``service_pidfile`` (none when systemd stops
+        the unit); a renewal keeps the targets of the active fault."""
         p = self.params
-        unit = p.get("service_unit")
-        port, host = p.get("service_port"), p.get("service_host") or "127.0.0.1"
-        timeout = float(p.get("service_timeout") or 30.0)
-        start_timeout = float(p.get("service_start_timeout") or 60.0)
-        if unit and has_systemd():
-            apply = [dict(op="run", argv=["systemctl", "stop", unit])]
-            targets = []
-            revert = start_actions(unit=unit, port=port, host=host, timeout=start_timeout)
-            what = "unit %s" % unit
+        if p.get("targets") is not None:
+            return p["targets"]
+        existing = engine.active(self.fault_id) if engine is not None else None
+        if existing:
+            p["targets"] = (existing.get("params") or {}).get("targets") or []
+        elif p.get("service_unit") and has_systemd():
+            p["targets"] = []
         else:
             if not p.get("service_pidfile") or not p.get("service_start"):
                 raise EngineError("type service needs service_unit (on a systemd host) or "
@@ -444,10 +305,26 @@ class ServiceStopFault(Fault):
                 raise EngineError("pidfile %s names pid %d, which is not running" % (p["service_pidfile"], pid))
             targets = [describe(pid)]
             refuse(targets)
+            p["targets"] = targets
+        return p["targets"]
+
+    def plan(self):
+        p = self.params
+        unit = p.get("service_unit")
+        port, host = p.get("service_port"), p.get("service_host") or "127.0.0.1"
+        timeout = float(p.get("service_timeout") or 30.0)
+        start_timeout = float(p.get("service_start_timeout") or 60.0)
+        targets = self.resolve()
+        if unit and has_systemd():
+            apply = [run_action(["systemctl", "stop", unit])]
+            revert = start_actions(unit=unit, port=port, host=host, timeout=start_timeout)
+            what = "unit %s" % unit
+        else:
             apply = stop_actions(targets, "SIGTERM", timeout, kill_after=True)
             revert = start_actions(start_argv=p["service_start"], port=port, host=host,
                                    timeout=start_timeout, not_while=targets, log=p.get("service_log"))
-            what = "pid %d (%s)" % (pid, os.path.basename(targets[0]["cmdline"][0] if targets[0]["cmdline"] else "?"))
+            what = "pid %d (%s)" % (targets[0]["pid"],
+                                    os.path.basename(targets[0]["cmdline"][0] if targets[0]["cmdline"] else "?"))
         summary = "service %s stopped; started again at the end" % what
         return dict(type=self.fault_type, summary=summary, apply=apply, revert=revert,
                     preview="stop %s, then start %s" % (what, " ".join(p.get("service_start") or [unit or ""])),

@@ -11,7 +11,7 @@ to close start) is thus ``hold`` minus the handshake time and the measured gap
 (close done to the next connect) ``gap`` minus the close time.
 Every connection is closed in ``finally`` (aborted if the close handshake
 does not finish in time).  Meanwhile a thread samples the server's resources
-from /proc (see :mod:`procfs`).  :func:`evaluate` turns the figures into one
+from /proc (see :mod:`server`).  :func:`evaluate` turns the figures into one
 pass/fail per success criterion of the seed.
 """
 
@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import make_event
-from ansible_collections.faultline.chaos.plugins.module_utils._websocket import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._websocket import server as ws_server
 
 try:
     from websockets.asyncio.client import connect as ws_connect
@@ -253,7 +254,7 @@ class Sampler(object):
             try:
                 parent = os.getppid()
                 while not state["stop"] and os.getppid() == parent:
-                    s = procfs.snapshot(self.server, self.port, with_cmdline=False)
+                    s = ws_server.snapshot(self.server, self.port, with_cmdline=False)
                     line = json.dumps({"ts": self.clock(time.monotonic()), "rss_kb": s["rss_kb"], "fds": s["fds"],
                                        "processes": s["process_count"], "established": s["established"],
                                        "alive": s["alive"]}) + "\n"
@@ -482,8 +483,8 @@ def run(p, runner, check_mode=False, host=None):
             except re.error as e:
                 raise FlapError("%s is not a valid regular expression: %s" % (opt, e))
     try:
-        server = procfs.resolve_server(p.get("server_pid"), p.get("server_pidfile"), p.get("server_port"))
-    except procfs.ProcError as e:
+        server = ws_server.resolve_server(p.get("server_pid"), p.get("server_pidfile"), p.get("server_port"))
+    except ws_server.ProcError as e:
         raise FlapError(str(e))
     port = p.get("server_port") or (validate_url(p["url"])[2] if server else None)
     if server and port not in server["ports"] and server["ports"] and not p.get("server_port"):
@@ -502,7 +503,7 @@ def run(p, runner, check_mode=False, host=None):
     before = after = sampler = logs = agents = None
     log_start = log_position(p["log_file"]) if p.get("log_file") else None
     if server:
-        before = procfs.snapshot(server, port)
+        before = ws_server.snapshot(server, port)
     agents_before = agent_count(p, runner)
     if server:
         sampler = Sampler(server, port, p["sample_interval_ms"] / 1000.0, clock)
@@ -521,7 +522,7 @@ def run(p, runner, check_mode=False, host=None):
             sampler.stop()
     emit("probe", "flapping_finished", {}, time.time())
     if server:
-        after = procfs.snapshot(server, port)
+        after = ws_server.snapshot(server, port)
     if agents_before is not None:
         agents = {"before": agents_before, "after": agent_count(p, runner)}
     if log_start is not None:

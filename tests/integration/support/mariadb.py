@@ -22,9 +22,10 @@ import time
 import pymysql
 import pymysql.cursors
 
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open, proc_state
 
-from .util import proc_cmdline, proc_state, reap, read_pidfile, wait_for
+from .util import reap, read_pidfile, wait_for
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
@@ -108,7 +109,7 @@ class Server(object):
     def _ours(self):
         pids = set(self.pids)
         pid = self.pid()
-        if pid and "--defaults-file=%s" % self.cnf in proc_cmdline(pid):
+        if pid and "--defaults-file=%s" % self.cnf in procfs.cmdline(pid):
             pids.add(pid)
         return pids
 

@@ -1,9 +1,10 @@
-"""Small process and wait helpers for the integration tests."""
+"""Small process and wait helpers for the integration tests (/proc through the collection's procfs)."""
 import json
 import os
 import time
 
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import port_open, proc_alive
 
 
 def wait_for(pred, timeout=30.0, step=0.1, what="condition"):
@@ -17,32 +18,11 @@ def wait_for(pred, timeout=30.0, step=0.1, what="condition"):
     raise AssertionError("timed out waiting for %s" % what)
 
 
-def proc_state(pid):
-    """The one-letter state of ``pid`` from /proc (R, S, T, Z ...), None when gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return None
-
-
-def proc_cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().decode("utf-8", "replace").split("\0")
-    except OSError:
-        return []
-
-
-def pid_alive(pid):
-    return proc_state(pid) not in (None, "Z")
-
-
 def read_pidfile(path):
+    """The pid in ``path``, None when it is missing or holds none (the lab may be down)."""
     try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
+        return procfs.read_pidfile(path)
+    except procfs.ProcfsError:
         return None
 
 
@@ -63,6 +43,6 @@ def read_lab(path):
     for inst in ("source", "replica"):
         i = desc.get(inst) or {}
         pid = read_pidfile(i["pidfile"]) if i.get("pidfile") else None
-        if not (pid and pid_alive(pid) and port_open(i["host"], i["port"])):
+        if not (pid and proc_alive(pid) and port_open(i["host"], i["port"])):
             return None
     return desc

@@ -19,7 +19,7 @@ except ImportError:  # older ansible-core templates every string
     def trust_as_template(value):
         return value
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 4))  # tests/unit/plugins/filter/
 
 DATA = {
     "observations": {"time_to_detect_s": 1.25, "error_message": "Can't connect (111 Connection refused)",

@@ -68,6 +68,23 @@ def test_copy_restores_byte_identical_or_refuses(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+def test_action_vocabulary_is_one_table_with_a_constructor_per_op():
+    made = [
+        rt.run_action(["true"], ok_rc=[0, 1]), rt.signal_action({"pid": 2, "starttime": 5}, "SIGSTOP"),
+        rt.wait_exit_action({"pid": 2, "starttime": 5}, 3, True), rt.spawn_action(["sleep", "1"]),
+        rt.wait_port_action(3317), rt.copy_action("/a", "/b", sha256="0" * 64),
+        rt.corrupt_action("/a", "truncate", offset=4), rt.nft_gc_action([], "inet", "faultline"),
+        rt.ns_pin_action("/proc/7/ns/net", "/run/faultline/netns/x", 42), rt.ns_unpin_action("/run/faultline/netns/x"),
+        {"op": "sleep", "seconds": 0},
+    ]
+    assert sorted(a["op"] for a in made) == sorted(rt.ACTIONS)
+    assert rt.signal_action({"pid": 2, "starttime": None}, "SIGCONT") == {"op": "signal", "signal": "SIGCONT", "pid": 2}
+    assert rt.run_action(("nft", "-f", "-"), stdin="x") == {"op": "run", "argv": ["nft", "-f", "-"], "stdin": "x"}
+    with pytest.raises(rt.EngineError, match="unknown action op 'reboot'"):
+        rt.execute([{"op": "reboot"}])
+    assert rt.execute([{"op": "sleep", "seconds": 0}]) == [{"op": "sleep"}]
+
+
 def test_supervisor_reverts_at_the_deadline(ledger, tmp_path):
     marker = tmp_path / "reverted"
     record(ledger, "hold", [{"op": "run", "argv": ["touch", str(marker)]}], span=1.0)

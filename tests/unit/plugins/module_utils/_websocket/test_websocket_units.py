@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap, procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
+from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap, server
 
 
 def _stat(pid, ppid, sid, start, rss=100, state="S"):
@@ -16,13 +17,13 @@ def test_workers_tree_and_own_session():
              51: _stat(51, 50, 40, 20), 52: _stat(52, 51, 40, 21),  # handler + child
              60: _stat(60, 1, 40, 30),                                # double-forked leak, re-parented
              70: _stat(70, 1, 70, 5)}                                 # unrelated
-    found = dict((w["pid"], w["via"]) for w in procfs.workers({"pid": 50, "starttime": 10}, table))
+    found = dict((w["pid"], w["via"]) for w in server.workers({"pid": 50, "starttime": 10}, table))
     assert found == {51: "tree", 52: "tree", 60: "session"}
 
 
 def test_workers_ignore_a_shared_session_with_a_live_leader():
     table = {30: _stat(30, 1, 30, 1), 50: _stat(50, 30, 30, 10), 60: _stat(60, 30, 30, 30)}
-    assert procfs.workers({"pid": 50, "starttime": 10}, table) == []
+    assert server.workers({"pid": 50, "starttime": 10}, table) == []
 
 
 def test_tcp_table_and_established(tmp_path):
@@ -35,7 +36,7 @@ def test_tcp_table_and_established(tmp_path):
                              "   2: 0100007F:D2F0 0100007F:1F91 01 00000000:00000000 00:00000000 00000000 0 0 113 1\n")
     (net / "tcp6").write_text(head)
     rows = procfs.tcp_sockets(str(tmp_path))
-    assert [r["local_port"] for r in rows] == [8081, 8081, 54000]
+    assert [r["local"] for r in rows] == [("127.0.0.1", 8081), ("127.0.0.1", 8081), ("127.0.0.1", 54000)]
     assert procfs.established_on_port(8081, rows) == 1
 
 

@@ -11,7 +11,7 @@ from ansible_collections.faultline.chaos.plugins.module_utils._report.model impo
 
 from test_report_data import FAILING, PASSING, T0, flap_cycles, params
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))  # tests/unit/plugins/module_utils/_report/
 CONTRACT = ("scenario", "result", "started", "finished", "hosts", "checks", "observations", "cycles",
             "integrity", "positions", "events")
 
@@ -158,7 +158,7 @@ def test_summary_names_failed_checks():
 @pytest.mark.parametrize("value", [253402300800.0, 1e308, float("nan"), float("inf"), "inf", "nan", -1.0,
                                    "99999-01-01T00:00:00"])
 def test_times_outside_1970_to_9999_are_a_report_error_not_a_traceback(value):
-    """Found by tests/unit/test_fuzz_module_args.py: finished=253402300800 (year 10000) raised ValueError."""
+    """Found by tests/unit/plugins/modules/test_fuzz_module_args.py: finished=253402300800 (year 10000) raised ValueError."""
     from ansible_collections.faultline.chaos.plugins.module_utils._report.model import ReportError, to_unix
     with pytest.raises(ReportError, match="finished"):
         to_unix(value, "finished")

@@ -1,11 +1,8 @@
 """network/restore module entry points: refusals before anything is applied (no I/O)."""
 import fcntl
-import json
 import os
 
 import pytest
-
-from module_args import patch_module_args
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
@@ -14,20 +11,12 @@ from ansible_collections.faultline.chaos.plugins.modules import network as netwo
 from ansible_collections.faultline.chaos.plugins.modules import restore as restore_module
 
 
-def run(module, args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            module.main()
-    out = json.loads(capsys.readouterr().out)
-    return exc.value.code, out
-
-
-def test_not_root_is_refused_before_anything_happens(monkeypatch, capsys, tmp_path):
+def test_not_root_is_refused_before_anything_happens(monkeypatch, run_module, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    code, out = run(network_module, {"state": "down", "port": 3306, "state_dir": str(tmp_path)}, capsys)
+    code, out = run_module(network_module, {"state": "down", "port": 3306, "state_dir": str(tmp_path)})
     assert code == 1 and out["failed"] and "needs root" in out["msg"]
     assert not (tmp_path / "faults").exists()
-    code, out = run(restore_module, {"state_dir": str(tmp_path)}, capsys)
+    code, out = run_module(restore_module, {"state_dir": str(tmp_path)})
     assert code == 1 and "needs root" in out["msg"]
 
 
@@ -61,12 +50,12 @@ def test_backend_that_fails_is_reported_and_the_other_used(monkeypatch):
     ({"state": "flap", "type": "service", "duration": 10, "interval": 1}, "supports type reject, timeout or loss"),
     ({"port": 1, "ports": [2]}, "mutually exclusive"),
 ])
-def test_bad_input_messages(args, message, capsys, tmp_path):
+def test_bad_input_messages(args, message, run_module, tmp_path):
     full = {"state": "down", "state_dir": str(tmp_path)}
     if "ports" not in args:
         full["port"] = 3306
     full.update(args)
-    code, out = run(network_module, full, capsys)
+    code, out = run_module(network_module, full)
     assert code == 1 and message in out["msg"], out["msg"]
     assert not (tmp_path / "faults").exists()
 
@@ -76,15 +65,15 @@ def test_bad_input_messages(args, message, capsys, tmp_path):
     ({"port": 3306, "peers": []}, "peers is an empty list"),
     ({"type": "timeout"}, "set all_traffic: true"),
 ])
-def test_empty_scope_is_refused_even_in_check_mode(args, message, monkeypatch, capsys, tmp_path):
+def test_empty_scope_is_refused_even_in_check_mode(args, message, monkeypatch, run_module, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     full = dict({"state": "down", "state_dir": str(tmp_path), "_ansible_check_mode": True}, **args)
-    code, out = run(network_module, full, capsys)
+    code, out = run_module(network_module, full)
     assert code == 1 and message in out["msg"], out
     assert not (tmp_path / "faults").exists()
 
 
-def test_the_lockout_guard_sees_the_session_found_in_the_ancestry(monkeypatch, capsys, tmp_path):
+def test_the_lockout_guard_sees_the_session_found_in_the_ancestry(monkeypatch, run_module, tmp_path):
     # what controller_connections finds above a module run with become (no SSH_CONNECTION)
     conn = dict(local=("198.18.0.11", 22), peer=("198.18.0.1", 40000), netns=net.netns_identity(None),
                 source="sshd pid 200")
@@ -93,7 +82,7 @@ def test_the_lockout_guard_sees_the_session_found_in_the_ancestry(monkeypatch, c
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     for extra in ({}, {"netns": "/proc/self/ns/net"}, {"netns": str(os.getpid())}):
         args = dict({"state": "down", "port": 22, "state_dir": str(tmp_path), "_ansible_check_mode": True}, **extra)
-        code, out = run(network_module, args, capsys)
+        code, out = run_module(network_module, args)
         assert code == 1 and "SSH session 198.18.0.1:40000 -> 198.18.0.11:22" in out["msg"], out
     assert not (tmp_path / "faults").exists()
 
@@ -102,7 +91,7 @@ def _put(ledger, fid, kind, type_):
     ledger.put(dict(id=fid, kind=kind, type=type_, summary="%s %s" % (kind, type_), params={}, apply=[], revert=[]))
 
 
-def test_restore_kinds_service_selects_service_stops(monkeypatch, capsys, tmp_path):
+def test_restore_kinds_service_selects_service_stops(monkeypatch, run_module, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     # these bare records have no supervisor and no deadline: the reaper would revert them first
     monkeypatch.setattr(restore_module, "reap_orphans", lambda module: [])
@@ -113,15 +102,15 @@ def test_restore_kinds_service_selects_service_stops(monkeypatch, capsys, tmp_pa
     base = {"state_dir": str(tmp_path), "sweep": False, "stop_workers": False}
     for kinds, want in ((["service"], ["network_svc"]), (["network"], ["network_rej"]),
                         (["service", "process"], ["network_svc", "process_p"])):
-        _code, out = run(restore_module, dict(base, kinds=kinds, _ansible_check_mode=True), capsys)
+        _code, out = run_module(restore_module, dict(base, kinds=kinds, _ansible_check_mode=True))
         assert sorted(r["id"] for r in out["reverted"]) == want, (kinds, out)
-    code, out = run(restore_module, dict(base, kinds=["service"]), capsys)
+    code, out = run_module(restore_module, dict(base, kinds=["service"]))
     assert code == 0 and [(r["id"], r["kind"], r["reverted"]) for r in out["reverted"]] == [
         ("network_svc", "service", True)]
     assert sorted(r["id"] for r in led.list()) == ["network_rej", "process_p"]
 
 
-def test_restore_sweeps_while_holding_the_ledger_lock(monkeypatch, capsys, tmp_path):
+def test_restore_sweeps_while_holding_the_ledger_lock(monkeypatch, run_module, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     runtime.Ledger(str(tmp_path)).ensure()
     seen = []
@@ -142,6 +131,6 @@ def test_restore_sweeps_while_holding_the_ledger_lock(monkeypatch, capsys, tmp_p
 
     monkeypatch.setattr(restore_module, "list_owned", list_owned)
     monkeypatch.setattr(restore_module, "execute_all", execute_all)
-    code, out = run(restore_module, {"state_dir": str(tmp_path), "stop_workers": False}, capsys)
+    code, out = run_module(restore_module, {"state_dir": str(tmp_path), "stop_workers": False})
     assert code == 0 and out["orphans"] == ["flt_dead_in"], out
     assert seen == ["held"]

@@ -4,49 +4,13 @@ import os
 import pytest
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import process as P
 
 
-def stat_line(pid, comm, state, ppid, starttime):
-    rest = [state, str(ppid)] + ["0"] * 17 + [str(starttime)] + ["0"] * 10
-    return "%d (%s) %s\n" % (pid, comm, " ".join(rest))
-
-
-@pytest.fixture
-def fake_proc(tmp_path):
-    root = tmp_path / "proc"
-    (root / "net").mkdir(parents=True)
-
-    def add(pid, argv, ppid=1, state="S", starttime=1000, sockets=()):
-        d = root / str(pid)
-        (d / "fd").mkdir(parents=True)
-        (d / "stat").write_text(stat_line(pid, os.path.basename(argv[0]) if argv else "kthread",
-                                          state, ppid, starttime))
-        (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + (b"\0" if argv else b""))
-        for i, inode in enumerate(sockets):
-            os.symlink("socket:[%d]" % inode, str(d / "fd" / str(i + 3)))
-
-    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-    # 127.0.0.1:3317 LISTEN inode 111; 0.0.0.0:8080 LISTEN inode 222;
-    # established 10.0.0.5:22 <- 10.0.0.9:50000 inode 333
-    rows = [
-        "   0: 0100007F:0CF5 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 111 1 0",
-        "   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 222 1 0",
-        "   2: 0500000A:0016 0900000A:C350 01 00000000:00000000 00:00000000 00000000 0 0 333 1 0",
-    ]
-    (root / "net" / "tcp").write_text(header + "\n".join(rows) + "\n")
-    add(1, ["/sbin/init"], ppid=0)
-    add(100, ["/usr/sbin/mariadbd", "--port=3317"], sockets=[111], starttime=5000)
-    add(101, ["/usr/bin/myapp", "--worker"], sockets=[222])
-    add(102, ["/usr/bin/myapp", "--worker"])
-    add(200, ["sshd: root@notty"], sockets=[333])
-    add(300, [])  # kernel thread
-    return str(root), add
-
-
 def test_hex_addr():
-    assert P._hex_addr("0100007F:0CF5") == ("127.0.0.1", 3317)
-    assert P._hex_addr("00000000000000000000000001000000:0016")[1] == 22
+    assert procfs.hex_addr("0100007F:0CF5") == ("127.0.0.1", 3317)
+    assert procfs.hex_addr("00000000000000000000000001000000:0016")[1] == 22
 
 
 def test_find_by_port_and_identity(fake_proc):

@@ -172,7 +172,7 @@ def test_hashes_not_equal_when_a_member_is_missing():
 def test_pid_by_listen_on_a_fake_proc(tmp_path):
     proc = tmp_path
     (proc / "net").mkdir()
-    local = etcd._hex_addr("127.0.0.12", 2379)
+    local = "0C00007F:094B"  # 127.0.0.12:2379 as /proc/net/tcp writes it
     (proc / "net" / "tcp").write_text(
         "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
         "   0: %s 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 55501 1\n"
@@ -183,7 +183,6 @@ def test_pid_by_listen_on_a_fake_proc(tmp_path):
         os.symlink(target, str(d / "fd" / "7"))
         (d / "stat").write_text("%d (etcd) S 1 1 1" % pid)
         (d / "cmdline").write_bytes(argv0 + b"\0--name=etcd2\0")
-    assert local == "0C00007F:094B"
     assert etcd.pid_by_listen("127.0.0.12", 2379, proc=str(proc)) == 4242
     assert etcd.pid_by_listen("127.0.0.13", 2379, proc=str(proc)) is None
     (proc / "pidfile").write_text("4242\n")
