@@ -31,8 +31,9 @@ import pytest
 
 from support.ansible import COLLECTIONS, ROOT
 from support.net import Listener, connect, owned_chains
-from support.util import proc_state, reap
+from support.util import reap
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_state
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="faults need root")]

@@ -15,8 +15,9 @@ import time
 import pytest
 
 from support.net import Listener, connect, owned_chains
-from support.util import proc_state, wait_for
+from support.util import wait_for
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_state
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="faults need root")

@@ -17,7 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support.util import proc_state, reap
+from support.util import reap
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_state
 from test_crash_consistency import chains_of, listening_port, restore_and_check, run_direct
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="faults need root")]

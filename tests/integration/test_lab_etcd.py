@@ -18,6 +18,7 @@ import pytest
 from support.ansible import LAB_PLAYBOOK, ROOT
 from support import util
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_alive, proc_cmdline
 from ansible_collections.faultline.chaos.plugins.module_utils._cluster import etcd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
@@ -35,9 +36,9 @@ def lab_processes():
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            argv = util.proc_cmdline(int(entry))
+            argv = proc_cmdline(int(entry))
             if argv and os.path.basename(argv[0]) == "etcd" and any(LAB_DIR + "/" in a for a in argv) \
-                    and util.pid_alive(int(entry)):
+                    and proc_alive(int(entry)):
                 found.append(int(entry))
     return found
 

@@ -13,7 +13,6 @@ import pytest
 from support.ansible import run_playbook
 from support.etcd import EtcdCluster
 from support.net import owned_chains
-from support.util import proc_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

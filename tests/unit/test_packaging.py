@@ -78,7 +78,9 @@ def tarball(tmp_path_factory):
 def installed(tarball, tmp_path_factory):
     """The README's install command into a fresh collections path."""
     coll = tmp_path_factory.mktemp("collections")
-    run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(coll)],
+    # --force: a faultline.chaos already in a configured collections path (e.g. ~/.ansible/collections)
+    # made it print "Nothing to do" and install nothing here
+    run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", str(tarball), "-p", str(coll)],
         cwd=tmp_path_factory.mktemp("elsewhere"))
     return coll
 

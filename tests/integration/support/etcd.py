@@ -14,7 +14,9 @@ import subprocess
 import time
 import urllib.request
 
-from support.util import pid_alive, read_pidfile, wait_for
+from support.util import read_pidfile, wait_for
+
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_alive
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -40,7 +42,7 @@ class Member(object):
     @property
     def pid(self):
         pid = read_pidfile(self.pidfile)
-        return pid if pid and pid_alive(pid) else None
+        return pid if pid and proc_alive(pid) else None
 
     def describe(self):
         return {"name": self.name, "host": "localhost", "address": self.ip, "client_port": self.client_port,
@@ -125,7 +127,7 @@ class EtcdCluster(object):
     def kill(self, m):
         pid = m.pid
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not pid_alive(pid), 10, 0.02, "etcd %s gone" % m.name)
+        wait_for(lambda: not proc_alive(pid), 10, 0.02, "etcd %s gone" % m.name)
 
     def restart(self, m):
         self.start_member(m, state="existing")
@@ -138,10 +140,10 @@ class EtcdCluster(object):
             os.kill(pid, signal.SIGCONT)
             os.kill(pid, signal.SIGTERM)
             try:
-                wait_for(lambda: not pid_alive(pid), 10, 0.05, "etcd %s to exit" % m.name)
+                wait_for(lambda: not proc_alive(pid), 10, 0.05, "etcd %s to exit" % m.name)
             except AssertionError:
                 os.kill(pid, signal.SIGKILL)
-                wait_for(lambda: not pid_alive(pid), 5, 0.05, "etcd %s killed" % m.name)
+                wait_for(lambda: not proc_alive(pid), 5, 0.05, "etcd %s killed" % m.name)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
