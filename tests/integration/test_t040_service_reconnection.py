@@ -14,6 +14,8 @@ from support.ansible import run_playbook
 from support.etcd import EtcdCluster
 from support.net import owned_chains
 
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import proc_state
+
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PLAYBOOK = "playbooks/t040_service_reconnection.yml"
