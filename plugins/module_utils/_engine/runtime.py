@@ -1488,9 +1488,18 @@ def reap(state_dir=DEFAULT_STATE_DIR, runner=None):
         if not os.path.isdir(faults_dir) or not os.access(faults_dir, os.W_OK | os.X_OK):
             return out
         ledger = Ledger(state_dir)
-        names = sorted(n[:-5] for n in os.listdir(faults_dir) if n.endswith(".json"))
+        listing = os.listdir(faults_dir)
+        names = sorted(n[:-5] for n in listing if n.endswith(".json"))
     except (OSError, EngineError):
         return out
+    for n in listing:
+        # a writer killed between write and rename (Ledger.put) leaves <id>.json.tmp.<pid>
+        head, sep, pid = n.rpartition(".tmp.")
+        if sep and head.endswith(".json") and pid.isdigit() and not proc_alive(int(pid)):
+            try:
+                os.unlink(os.path.join(faults_dir, n))
+            except OSError:
+                pass
     for fid in names:
         try:
             fd = try_fault_lock(state_dir, fid)

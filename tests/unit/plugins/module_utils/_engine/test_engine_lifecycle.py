@@ -488,3 +488,19 @@ def test_spawn_returns_at_once_when_the_supervisor_dies_right_after_it_registere
     wait_until(lambda: not rt.proc_alive(ident["pid"], ident.get("starttime")), 5, "the supervisor's death")
     assert rt.Ledger(state_dir).get("dies") is not None and flag.exists()  # killed before its revert
     assert [r["id"] for r in rt.reap(state_dir)] == ["dies"] and not flag.exists()
+
+
+def test_reap_removes_the_temp_file_of_a_writer_killed_mid_write(state_dir):
+    """Crash consistency found it: a module SIGKILLed inside Ledger.put (between write and rename)
+    left faults/<id>.json.tmp.<pid> behind for ever; a live writer's temp file is left alone."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    faults = os.path.join(state_dir, "faults")
+    stale = os.path.join(faults, "network_x.json.tmp.%d" % dead.pid)
+    live = os.path.join(faults, "network_y.json.tmp.%d" % os.getpid())
+    for path in (stale, live):
+        with open(path, "w") as f:
+            f.write("{")
+    rt.reap(state_dir)
+    assert not os.path.exists(stale) and os.path.exists(live)
+    os.unlink(live)
