@@ -509,14 +509,7 @@ def _open_regular(path, flags=os.O_RDONLY):
 
 
 def _sha256_fd(fd):
-    h = hashlib.sha256()
-    pos = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, pos)
-        if not chunk:
-            return h.hexdigest()
-        h.update(chunk)
-        pos += len(chunk)
+    return _copy_fd(fd, None)
 
 
 def _sha256_regular(path):
@@ -550,7 +543,8 @@ def _private_dir(parent_fd):
 
 
 def _copy_fd(sfd, dfd):
-    """Copy ``sfd`` into ``dfd`` (both at offset 0); returns the sha256 of what was read."""
+    """Copy ``sfd`` into ``dfd`` (both at offset 0; ``dfd`` None: only read);
+    returns the sha256 of what was read."""
     h = hashlib.sha256()
     pos = 0
     while True:
@@ -558,6 +552,9 @@ def _copy_fd(sfd, dfd):
         if not chunk:
             return h.hexdigest()
         h.update(chunk)
+        if dfd is None:
+            pos += len(chunk)
+            continue
         view = memoryview(chunk)
         while view:
             n = os.pwrite(dfd, view, pos)
