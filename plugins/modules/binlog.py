@@ -223,81 +223,20 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime im
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import binlog as bl
 
 
-def locate(module, p):
-    """(path, info, replica position) of the binlog to damage."""
-    replica = None
-    if p["file"] and p["binlog_dir"] and not p["target"]:
-        info = bl.index_binlogs(p["binlog_dir"])
-    else:
-        db.require_pymysql(module)
-        try:
-            conn = db.connect(db.connect_params(p))
-            try:
-                with conn.cursor() as cur:
-                    info = bl.server_binlogs(cur, db.binlog_status)
-            finally:
-                conn.close()
-            if p["target"] == "oldest_needed":
-                conn = db.connect(db.connect_params(p, prefix="replica_"))
-                try:
-                    with conn.cursor() as cur:
-                        replica = db.replica_status(cur)
-                finally:
-                    conn.close()
-        except db.pymysql.err.MySQLError as e:
-            raise EngineError("cannot ask the server: %s" % db.error_text(e))
-        if p["binlog_dir"]:
-            info["dir"] = p["binlog_dir"]
-    name = bl.choose_file(info, p["file"], p["target"], replica)
-    path = bl.target_path(info, name, p["file"])
-    if info["active"] == name and not p["allow_active"]:
-        raise EngineError("%s is the active binlog; set allow_active: true to damage it" % name)
-    if info["active"] is None and not p["allow_active"]:
-        raise EngineError("cannot tell which binlog is active in %s; set allow_active: true "
-                          "if %s may be it" % (info["dir"], name))
-    after = 4
-    if replica and name in (replica.get("source_log_file"), replica.get("relay_source_log_file")):
-        if replica.get("source_log_file") == name and replica.get("read_source_log_pos"):
-            after = int(replica["read_source_log_pos"])
-        elif replica.get("exec_source_log_pos"):
-            after = int(replica["exec_source_log_pos"])
-    return path, info, after
-
-
 def corrupt(module, engine, p):
-    path, info, after = locate(module, p)
-    probe = bl.BinlogFault({"path": path, "type": p["type"]}, fault_id=p["fault_id"])
-    existing = engine.active(probe.fault_id)
-    if existing:
-        params = dict(existing["params"], path=path, stat=None)
-        params["stat"] = (existing.get("revert") or [{}])[0].get("stat")
-    else:
-        backup_dir = p["backup_dir"]
-        if os.path.lexists(backup_dir):
-            bl.check_backup_dir(backup_dir)
-        bl.preflight(path, backup_dir, p["min_free_bytes"])
-        st = os.lstat(path)
-        offset = p["offset"]
-        if offset is None and p["type"] != "delete":
-            offset = bl.default_offset(path, after)
-        if offset is not None and not 0 <= offset < st.st_size:
-            raise EngineError("offset %d is outside %s (%d bytes)" % (offset, path, st.st_size))
-        params = dict(path=path, type=p["type"], sha256=sha256_file(path), offset=offset,
-                      length=p["length"], bit=p["bit"], size=st.st_size,
-                      # a restore of the active binlog drops what the server wrote since the damage
-                      allow_active=bool(p["allow_active"] and info["active"] in (None, os.path.basename(path))),
-                      stat=dict(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode & 0o7777),
-                      backup=os.path.join(backup_dir, "%s-%s" % (probe.fault_id, os.path.basename(path))))
-        if not module.check_mode:
-            engine.ledger.ensure()
-            if not os.path.isdir(backup_dir):
-                os.makedirs(backup_dir, 0o700)
-            bl.check_backup_dir(backup_dir)
-    fault = bl.BinlogFault(params, fault_id=p["fault_id"])
+    fault = bl.BinlogFault(dict((k, p[k]) for k in (
+        "type", "file", "target", "allow_active", "binlog_dir", "offset", "length", "bit", "min_free_bytes",
+        "backup_dir")), fault_id=p["fault_id"], login=p)
+    fault.resolve(engine)  # discovery and refusals (engine.apply asks again: already done)
+    if not module.check_mode and not fault.renewal:
+        engine.ledger.ensure()
+        if not os.path.isdir(p["backup_dir"]):
+            os.makedirs(p["backup_dir"], 0o700)
+        bl.check_backup_dir(p["backup_dir"])
     res = engine.apply(fault, duration=p["duration"], lease=p["lease"])
     res.pop("record", None)
-    res.update(file=path, sha256=params["sha256"], backup=params["backup"], offset=params.get("offset"),
-               binlogs=info)
+    res.update(file=fault.params["path"], sha256=fault.params["sha256"], backup=fault.params["backup"],
+               offset=fault.params.get("offset"), binlogs=fault.binlogs)
     return res
 
 

@@ -318,12 +318,12 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.base impor
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PERCENT, PORT, SECONDS, checked_module
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
-    NetworkFault, detect_backend, ipt_tables_to_gc, lockout_reason, netns_prefix, scope_error,
+    NetworkFault, netns_prefix,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
 
 
-def _build_fault(module, scope, ports, backend, gc_tables=()):
+def _build_fault(module, scope, ports):
     """The fault this task describes: the same object for down, flap and up."""
     p = module.params
     if p["type"] == "service":
@@ -332,7 +332,10 @@ def _build_fault(module, scope, ports, backend, gc_tables=()):
             service_start=p["service_start"], service_port=ports[0] if ports else None,
             service_host=p["service_host"], service_timeout=p["service_stop_timeout"]),
             fault_id=p["fault_id"])
-    return NetworkFault(scope, fault_id=p["fault_id"], backend=backend, owner=p["state_dir"], gc_tables=gc_tables)
+    # resolve() (called by FaultEngine.apply) checks the scope and the lockout
+    # guard and finds the backend
+    return NetworkFault(scope, fault_id=p["fault_id"], owner=p["state_dir"], wanted_backend=p["backend"],
+                        allow_lockout=p["allow_lockout"], all_traffic=p["all_traffic"])
 
 
 BOUNDS = dict(ENGINE_BOUNDS, port=PORT, ports=PORT, loss_percent=PERCENT, duration=SECONDS, interval=SECONDS,
@@ -395,32 +398,17 @@ def main():
         module.fail_json(msg="faultline.chaos.network needs root (CAP_NET_ADMIN) on the target; use become: true")
 
     engine = FaultEngine(module, state_dir=p["state_dir"])
-    scope = dict(type=p["type"], ports=ports, peers=p["peers"] or [], protocol=p["protocol"],
-                 direction=p["direction"], netns=p["netns"], loss_percent=p["loss_percent"])
+    # ports/peers None when not given: an empty list is refused, not widened to everything
+    scope = dict(type=p["type"], ports=[p["port"]] if p["port"] is not None else p["ports"], peers=p["peers"],
+                 protocol=p["protocol"], direction=p["direction"], netns=p["netns"], loss_percent=p["loss_percent"])
 
     try:
-        if p["netns"]:
-            netns_prefix(p["netns"])  # validates the namespace before anything else
+        netns_prefix(p["netns"])  # validates the namespace before anything else
         if p["state"] == "up":
             return _up(module, engine, scope, ports)
-        gc_tables = []
-        if p["type"] == "service":
-            if not (p["service_unit"] or (p["service_pidfile"] and p["service_start"])):
-                module.fail_json(msg="type=service needs service_unit, or service_pidfile and service_start")
-            backend = None
-        else:
-            why = scope_error(ports if p["port"] is not None else p["ports"], p["peers"], p["all_traffic"])
-            if why:
-                module.fail_json(msg=why)
-            if not p["allow_lockout"]:
-                why = lockout_reason(scope)
-                if why:
-                    module.fail_json(msg=why)
-            backend = detect_backend(engine.runner, netns_prefix(p["netns"]), p["backend"])
-            if backend == "iptables":
-                tools = [t for t, _f in NetworkFault(scope, backend=backend).ipt_tools()]
-                gc_tables = ipt_tables_to_gc(engine.runner, tools, netns_prefix(p["netns"]))
-        fault = _build_fault(module, scope, ports, backend, gc_tables)
+        if p["type"] == "service" and not (p["service_unit"] or (p["service_pidfile"] and p["service_start"])):
+            module.fail_json(msg="type=service needs service_unit, or service_pidfile and service_start")
+        fault = _build_fault(module, scope, ports)
         schedule = None
         if p["state"] == "flap":
             schedule = {"mode": "flap", "down_for": p["down_for"] or p["interval"],
@@ -432,7 +420,7 @@ def main():
                 module.fail_json(msg="fault %s was not reverted by its supervisor in time" % res["fault_id"], **res)
             res["waited"] = True
         res.pop("record", None)
-        res["backend"] = backend
+        res["backend"] = getattr(fault, "backend", None)
         res["rules"] = res["diff"]["after"]
         res["events"] = engine.ledger.events(res["fault_id"])
         module.exit_json(**res)
@@ -442,22 +430,16 @@ def main():
 
 def _up(module, engine, scope, ports):
     p = module.params
-    network_faults = [r for r in engine.ledger.list() if r.get("kind") == "network"]
     scoped = bool(ports or p["peers"] or p["service_unit"] or p["service_pidfile"])
     if p["fault_id"]:
-        targets = [r for r in network_faults if r["id"] == p["fault_id"]]
+        wanted = p["fault_id"]
     elif p["all"] or not scoped:
-        # `toolkit network --up` with no scope: every network fault
-        targets = network_faults
+        wanted = None  # `toolkit network --up` with no scope: every network fault
     else:
         # the fault the same task would have put down (ids derive from the scope)
-        wanted = _build_fault(module, scope, ports, None).fault_id
-        targets = [r for r in network_faults if r["id"] == wanted]
-    reverted = []
-    for rec in targets:
-        res = engine.revert(rec["id"], reason="up", by="module")
-        res.update(summary=rec.get("summary"), type=rec.get("type"))
-        reverted.append(res)
+        wanted = _build_fault(module, scope, ports).fault_id
+    reverted = engine.revert_where("network", (lambda rec: rec["id"] == wanted) if wanted else None,
+                                   reason="up", by="module")
     changed = any(r.get("reverted") for r in reverted)
     diff = dict(before="".join("%s\n" % r["summary"] for r in reverted), after="")
     events = []

@@ -133,7 +133,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import FaultEngine, reap_orphans
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
+    KINDS, FaultEngine, kind_of, reap_orphans,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
     DEFAULT_STATE_DIR, EngineError, execute_all,
 )
@@ -149,20 +151,12 @@ def _of_run(meta, run_id):
     return meta.get("kind") == "datagen" and run_id in (meta.get("id"), params.get("run_id"))
 
 
-def restore_kind(record):
-    """The O(kinds) a ledger record belongs to: service stops are recorded by
-    the network module as kind C(network), type C(service)."""
-    if record.get("type") == "service":
-        return "service"
-    return record.get("kind")
-
-
 def main():
     module = checked_module(
         AnsibleModule, {},
         argument_spec=dict(
             state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
-            kinds=dict(type="list", elements="str", choices=["network", "service", "process", "binlog"]),
+            kinds=dict(type="list", elements="str", choices=list(KINDS)),
             sweep=dict(type="bool", default=True),
             netns=dict(type="list", elements="str", default=[]),
             stop_workers=dict(type="bool", default=True),
@@ -176,27 +170,18 @@ def main():
         module.fail_json(msg="faultline.chaos.restore needs root on the target; use become: true")
     engine = FaultEngine(module, state_dir=p["state_dir"])
     run_id = p["run_id"]
-    records = [r for r in engine.ledger.list() if (not p["kinds"] or restore_kind(r) in p["kinds"])
-               and (not run_id or r.get("run_id") == run_id)]
     errors, reverted, orphans, workers = [], [], [], []
-    namespaces = [None] + list(p["netns"])
-    for r in records:
-        ns = (r.get("params") or {}).get("netns")
-        if ns and ns not in namespaces:
-            namespaces.append(ns)
     try:
-        if module.check_mode:
-            reverted = [dict(id=r["id"], kind=restore_kind(r), summary=r.get("summary"), reverted=True)
-                        for r in records]
-        else:
-            for rec in records:
-                res = engine.revert(rec["id"], reason="restore", by="restore")
-                res.update(kind=restore_kind(rec), type=rec.get("type"), summary=rec.get("summary"))
-                reverted.append(res)
-                errors.extend("%s: %s" % (res["id"], e) for e in res.get("errors") or [])
-            for fid in engine.ledger.unreadable():
-                reverted.append(dict(id=fid, reverted=False, kind=None, summary=None))
-                errors.append("%s: record is unreadable; its supervisor (if alive) reverts it at its deadline" % fid)
+        # the engine reverts what matches (kinds, run_id); check mode reverts nothing
+        for res in engine.revert_all(p["kinds"], reason="restore", by="restore", run_id=run_id):
+            res["kind"] = kind_of(res)  # service stops are network records of type service
+            reverted.append(res)
+            errors.extend("%s: %s" % (res["id"], e) for e in res.get("errors") or [])
+        namespaces = [None] + list(p["netns"])
+        for res in reverted:
+            ns = (res.get("params") or {}).get("netns")
+            if ns and ns not in namespaces:
+                namespaces.append(ns)
         if p["sweep"] and not run_id and (not p["kinds"] or "network" in p["kinds"]):
             if module.check_mode:
                 orphans = _sweep(module, engine, namespaces, errors)
@@ -227,7 +212,7 @@ def _sweep(module, engine, namespaces, errors):
     """Remove the chains of this ledger (or untagged) that no record keeps."""
     orphans = []
     keep = set()
-    for r in engine.ledger.list():
+    for r in engine.faults():
         keep.update((r.get("params") or {}).get("chains") or [])
     for ns in namespaces:
         try:

@@ -66,6 +66,23 @@ def short_hash(obj, n=8):
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode("utf-8")).hexdigest()[:n]
 
 
+# The fault kinds a user names (restore's ``kinds``, docs/faults/): one place.
+# A ledger record's name here is :func:`kind_of`; every Fault subclass of the
+# collection must map to one of them (the contract test fails otherwise), and
+# restore's documented ``choices`` are checked against this tuple.
+KINDS = ("network", "service", "process", "binlog")
+
+# records whose (kind, type) a user names differently: network type=service is
+# a service stop (ServiceStopFault), recorded under the network module's kind
+KIND_VARIANTS = {("network", "service"): "service"}
+
+
+def kind_of(record):
+    """The :data:`KINDS` name of a ledger record (or of a revert result, which
+    carries the record's ``kind`` and ``type``)."""
+    return KIND_VARIANTS.get((record.get("kind"), record.get("type")), record.get("kind"))
+
+
 class Fault(object):
     """One fault: a pure planner. Subclasses set ``kind`` and implement ``plan``.
 
@@ -86,11 +103,16 @@ class Fault(object):
         """The parameters that make two tasks 'the same fault'."""
         return self.params
 
+    def id_parts(self):
+        """What the fault id hashes: the kind and :meth:`identity` (a subclass
+        may add what scopes the fault further, e.g. the ledger that owns it)."""
+        return [self.kind, self.identity()]
+
     @property
     def fault_id(self):
         if self._fault_id:
             return self._fault_id
-        return "%s_%s" % (self.kind, short_hash([self.kind, self.identity()]))
+        return "%s_%s" % (self.kind, short_hash(self.id_parts()))
 
     def resolve(self, engine=None):
         """Discovery before planning: find what the fault acts on (processes,
@@ -358,10 +380,17 @@ class FaultEngine(object):
         return results
 
     def revert_all(self, kinds=None, reason="restore", by="module", run_id=None):
-        """Revert every record (``revert_failed`` ones are tried again)."""
-        out = self.revert_where(kinds, (lambda rec: rec.get("run_id") == run_id) if run_id else None,
-                                reason=reason, by=by)
-        for fid in self.ledger.unreadable():
+        """Revert every fault of ``kinds`` (:data:`KINDS` names through
+        :func:`kind_of`, so ``service`` selects network type=service; None:
+        every kind) and of ``run_id`` (None: any run); ``revert_failed`` ones
+        are tried again. One result per fault (see :meth:`revert_where`), then
+        one per unreadable record (not reverted, with the reason in
+        ``errors``; not listed in check mode, where nothing is tried)."""
+        def match(rec):
+            return (not kinds or kind_of(rec) in kinds) and (not run_id or rec.get("run_id") == run_id)
+
+        out = self.revert_where(None, match, reason=reason, by=by)
+        for fid in [] if self.module.check_mode else self.ledger.unreadable():
             out.append(dict(id=fid, reverted=False, kind=None, summary=None,
                             errors=["record is unreadable; its supervisor (if alive) reverts it at its deadline"]))
         return out

@@ -844,8 +844,10 @@ def ns_unpin_action(dst):
     return _action("ns_unpin", dst=dst)
 
 
-def nft_gc_action(prefix, family, table):
-    return _action("nft_gc", prefix=list(prefix), family=family, table=table)
+def nft_gc_action(prefix, family, table, empty_chains_ok=None):
+    """Delete ``family table`` when it is empty (``empty_chains_ok``: when only
+    empty accept-policy chains are left: a table iptables-nft made)."""
+    return _action("nft_gc", prefix=list(prefix), family=family, table=table, empty_chains_ok=empty_chains_ok)
 
 
 def execute_all(actions, runner=None):

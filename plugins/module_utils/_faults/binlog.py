@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Binlog faults: truncate, garbage, bitflip or delete one binary log file.
 
-The planner is pure: the module finds the file (from the server or a given
-directory), checks it can be backed up, and hands :class:`BinlogFault` the
-path, its sha256 and its owner/mode.  The plan is
+Discovery is :meth:`BinlogFault.resolve` (read-only, called by
+``FaultEngine.apply`` before the plan): it finds the file (from the server or
+a given directory, through the binlog index), refuses the active binlog
+unless allowed, checks the file and the room for its backup, and records the
+path, its sha256 and its owner/mode.  The plan is then pure:
 
     apply  = copy file -> <backup_dir>/<id>-<name>   (on disk; sha256 verified)
              corrupt file                                   (only if sha256 unchanged)
@@ -24,9 +26,10 @@ import os
 import stat as stat_mod
 import struct
 
+from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    EngineError, copy_action, corrupt_action,
+    EngineError, copy_action, corrupt_action, sha256_file,
 )
 
 BINLOG_MAGIC = b"\xfebin"
@@ -62,6 +65,62 @@ def index_binlogs(binlog_dir):
         files = [os.path.basename(line.strip()) for line in f if line.strip()]
     return {"basename": None, "index": indexes[0], "dir": binlog_dir, "files": files,
             "active": files[-1] if files else None}
+
+
+def ask_server(login, replica=False, module=None):
+    """(binlog view, replica status or None) from the server of ``login`` (the
+    module's login options; ``replica``: also the replica's, ``replica_*``)."""
+    if module is not None:
+        db.require_pymysql(module)
+    try:
+        conn = db.connect(db.connect_params(login))
+        try:
+            with conn.cursor() as cur:
+                info = server_binlogs(cur, db.binlog_status)
+        finally:
+            conn.close()
+        status = None
+        if replica:
+            conn = db.connect(db.connect_params(login, prefix="replica_"))
+            try:
+                with conn.cursor() as cur:
+                    status = db.replica_status(cur)
+            finally:
+                conn.close()
+    except db.pymysql.err.MySQLError as e:
+        raise EngineError("cannot ask the server: %s" % db.error_text(e))
+    return info, status
+
+
+def locate(p, ask=None):
+    """(path, binlog view, reader position) of the binlog to damage.
+
+    ``p``: file, target, binlog_dir, allow_active. Without a target and with
+    ``file`` and ``binlog_dir`` the directory's index is enough; else
+    ``ask(replica)`` is :func:`ask_server`. The file must be in the binlog
+    index; the active binlog (or one when the active one is unknown) needs
+    ``allow_active``."""
+    replica = None
+    if p.get("file") and p.get("binlog_dir") and not p.get("target"):
+        info = index_binlogs(p["binlog_dir"])
+    else:
+        info, replica = ask(p.get("target") == "oldest_needed")
+        if p.get("binlog_dir"):
+            info["dir"] = p["binlog_dir"]
+    name = choose_file(info, p.get("file"), p.get("target"), replica)
+    path = target_path(info, name, p.get("file"))
+    if info["active"] == name and not p.get("allow_active"):
+        raise EngineError("%s is the active binlog; set allow_active: true to damage it" % name)
+    if info["active"] is None and not p.get("allow_active"):
+        raise EngineError("cannot tell which binlog is active in %s; set allow_active: true "
+                          "if %s may be it" % (info["dir"], name))
+    after = 4
+    if replica and name in (replica.get("source_log_file"), replica.get("relay_source_log_file")):
+        if replica.get("source_log_file") == name and replica.get("read_source_log_pos"):
+            after = int(replica["read_source_log_pos"])
+        elif replica.get("exec_source_log_pos"):
+            after = int(replica["exec_source_log_pos"])
+    return path, info, after
 
 
 def choose_file(info, file=None, target=None, replica=None):
@@ -208,12 +267,57 @@ def preflight(path, backup_dir, min_free_bytes=None, statvfs=os.statvfs, access=
 
 class BinlogFault(Fault):
     """params: path, type, sha256, size, stat {uid,gid,mode}, backup, offset, length, bit,
-    allow_active (a restore may then drop what the server wrote since the damage)."""
+    allow_active (a restore may then drop what the server wrote since the damage).
+
+    Or, before :meth:`resolve`, what the module was given: type, file or
+    target, binlog_dir, allow_active, offset, length, bit, min_free_bytes,
+    backup_dir; ``login`` (kept out of ``params``, never recorded) holds the
+    login options resolve asks the server with."""
 
     kind = "binlog"
 
+    def __init__(self, params, fault_id=None, login=None):
+        super(BinlogFault, self).__init__(params, fault_id)
+        self.login = login or {}
+        self.binlogs = None  # what the server (or the index) lists, after resolve
+        self.renewal = False  # resolve found this fault active: its record's params are kept
+
     def identity(self):
         return {"path": self.params["path"], "type": self.params["type"]}
+
+    def resolve(self, engine=None):
+        """Find the binlog (:func:`locate`); a renewal keeps the active fault's
+        params (its backup, sha256, owner and mode); else check the backup
+        directory and the room for the copies (:func:`preflight`), choose the
+        offset (mid-event past the reader) and read the file's sha256, owner
+        and mode. Read-only; done once. Returns the path."""
+        p = self.params
+        if p.get("sha256"):
+            return p["path"]
+        module = engine.module if engine is not None else None
+        path, self.binlogs, after = locate(p, lambda replica: ask_server(self.login, replica, module))
+        p["path"] = path
+        existing = engine.active(self.fault_id) if engine is not None else None
+        if existing:
+            self.renewal = True
+            p.update(existing["params"], path=path, stat=(existing.get("revert") or [{}])[0].get("stat"))
+            return path
+        backup_dir = p.get("backup_dir") or DEFAULT_BACKUP_DIR
+        if os.path.lexists(backup_dir):
+            check_backup_dir(backup_dir)
+        preflight(path, backup_dir, p.get("min_free_bytes"))
+        st = os.lstat(path)
+        offset = p.get("offset")
+        if offset is None and p["type"] != "delete":
+            offset = default_offset(path, after)
+        if offset is not None and not 0 <= offset < st.st_size:
+            raise EngineError("offset %d is outside %s (%d bytes)" % (offset, path, st.st_size))
+        p.update(sha256=sha256_file(path), offset=offset, size=st.st_size,
+                 # a restore of the active binlog drops what the server wrote since the damage
+                 allow_active=bool(p.get("allow_active") and self.binlogs["active"] in (None, os.path.basename(path))),
+                 stat=dict(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode & 0o7777),
+                 backup=os.path.join(backup_dir, "%s-%s" % (self.fault_id, os.path.basename(path))))
+        return path
 
     def plan(self):
         p = self.params

@@ -28,7 +28,9 @@ import shutil
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault, short_hash
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import EngineError
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    EngineError, nft_gc_action, ns_pin_action, ns_unpin_action, run_action, subprocess_runner,
+)
 
 TABLE_FAMILY = "inet"
 TABLE_NAME = "faultline"
@@ -137,9 +139,14 @@ class NetworkFault(Fault):
 
     kind = "network"
 
-    def __init__(self, params, fault_id=None, backend=None, owner=None, gc_tables=()):
+    def __init__(self, params, fault_id=None, backend=None, owner=None, gc_tables=(), wanted_backend="auto",
+                 allow_lockout=False, all_traffic=False):
         super(NetworkFault, self).__init__(params, fault_id)
+        # 'nft' or 'iptables'; None: found by resolve() (wanted_backend: auto, nft or iptables)
         self.backend = backend
+        self.wanted_backend = wanted_backend
+        self.allow_lockout = allow_lockout
+        self.all_traffic = all_traffic
         # the ledger (state_dir) that owns the chains: part of the fault id and
         # of the chain names (two ledgers never share a chain) and written as
         # the chain's comment, so an orphan sweep from another ledger leaves
@@ -149,6 +156,7 @@ class NetworkFault(Fault):
         # that this fault's ip(6)tables use creates (see ipt_tables_to_gc);
         # revert deletes them again once nothing is left in them
         self.gc_tables = list(gc_tables)
+        self._checked = False
 
     def identity(self):
         p = self.params
@@ -156,15 +164,35 @@ class NetworkFault(Fault):
                     direction=p.get("direction", "in"), protocol=p.get("protocol", "tcp"),
                     netns=p.get("netns"), loss_percent=p.get("loss_percent"))
 
+    def resolve(self, engine=None):
+        """Discovery and refusals before planning, read-only: the namespace
+        exists; the scope is not empty (``ports``/``peers`` None when not
+        given, an empty list is refused, neither needs ``all_traffic``); the
+        rules would not cut the controller's SSH session (unless
+        ``allow_lockout``); the firewall backend that works here and, on the
+        iptables path, the iptables-nft tables its use would create (revert
+        deletes them again). Commands run through ``engine.runner``.
+        Returns the backend."""
+        if self._checked:
+            return self.backend
+        p = self.params
+        prefix = netns_prefix(p.get("netns"))
+        why = scope_error(p.get("ports"), p.get("peers"), self.all_traffic)
+        if why is None and not self.allow_lockout:
+            why = lockout_reason(p)
+        if why:
+            raise EngineError(why)
+        if self.backend is None:
+            runner = engine.runner if engine is not None else subprocess_runner
+            self.backend = detect_backend(runner, prefix, self.wanted_backend)
+            if self.backend == "iptables":
+                self.gc_tables = ipt_tables_to_gc(runner, [t for t, _f in self.ipt_tools()], prefix)
+        self._checked = True
+        return self.backend
+
     # --- names -----------------------------------------------------------
-    @property
-    def fault_id(self):
-        if self._fault_id:
-            return self._fault_id
-        ident = [self.kind, self.identity()]
-        if self.owner:
-            ident.append(owner_tag(self.owner))
-        return "%s_%s" % (self.kind, short_hash(ident))
+    def id_parts(self):
+        return super(NetworkFault, self).id_parts() + ([owner_tag(self.owner)] if self.owner else [])
 
     @property
     def token(self):
@@ -287,8 +315,7 @@ class NetworkFault(Fault):
             ino = os.stat(src).st_ino
         except OSError:
             raise EngineError("netns: no process with pid %s" % src.split("/")[2])
-        return {"op": "ns_pin", "src": src, "ino": ino,
-                "dst": os.path.join(self.owner, "netns", self.fault_id)}
+        return ns_pin_action(src, os.path.join(self.owner, "netns", self.fault_id), ino)
 
     def prefix(self):
         """Command prefix for the fault's namespace: its pin once it is in place."""
@@ -320,9 +347,9 @@ class NetworkFault(Fault):
                 undo.append("flush chain %s %s %s" % (TABLE_FAMILY, TABLE_NAME, c))
                 undo.append("delete chain %s %s %s" % (TABLE_FAMILY, TABLE_NAME, c))
             text = "\n".join(script) + "\n"
-            apply.append({"op": "run", "argv": prefix + ["nft", "-f", "-"], "stdin": text})
-            revert.append({"op": "run", "argv": prefix + ["nft", "-f", "-"], "stdin": "\n".join(undo) + "\n"})
-            revert.append({"op": "nft_gc", "prefix": prefix, "family": TABLE_FAMILY, "table": TABLE_NAME})
+            apply.append(run_action(prefix + ["nft", "-f", "-"], stdin=text))
+            revert.append(run_action(prefix + ["nft", "-f", "-"], stdin="\n".join(undo) + "\n"))
+            revert.append(nft_gc_action(prefix, TABLE_FAMILY, TABLE_NAME))
             preview = script
         else:
             tag = owner_tag(self.owner)
@@ -331,25 +358,21 @@ class NetworkFault(Fault):
             for tool, family in self.ipt_tools():
                 for d in self.directions():
                     c = self.ipt_chain(d)
-                    apply.append({"op": "run", "argv": prefix + [tool, "-w", "-N", c]})
+                    apply.append(run_action(prefix + [tool, "-w", "-N", c]))
                     preview.append("%s -N %s" % (tool, c))
                     for r in self.ipt_rules(d, family):
-                        apply.append({"op": "run", "argv": prefix + [tool, "-w", "-A", c] + r})
+                        apply.append(run_action(prefix + [tool, "-w", "-A", c] + r))
                         preview.append("%s -A %s %s" % (tool, c, " ".join(r)))
                     jump = [IPT_CHAINS[d], "1"] + mark + ["-j", c]
-                    apply.append({"op": "run", "argv": prefix + [tool, "-w", "-I"] + jump})
+                    apply.append(run_action(prefix + [tool, "-w", "-I"] + jump))
                     preview.append("%s -I %s" % (tool, " ".join(jump)))
-                    revert.append({"op": "run", "argv": prefix + [tool, "-w", "-D", IPT_CHAINS[d]] + mark + ["-j", c],
-                                   "ok_rc": "any"})
-                    revert.append({"op": "run", "argv": prefix + [tool, "-w", "-F", c], "ok_rc": "any"})
-                    revert.append({"op": "run", "argv": prefix + [tool, "-w", "-X", c], "ok_rc": "any"})
+                    revert.extend(ipt_remove_actions(prefix, tool, IPT_CHAINS[d], c, mark))
             for family, table in self.gc_tables:
                 # deleted only when nothing but empty accept-policy chains is left
-                revert.append({"op": "nft_gc", "prefix": prefix, "family": family, "table": table,
-                               "empty_chains_ok": True})
+                revert.append(nft_gc_action(prefix, family, table, empty_chains_ok=True))
         if pin:
             apply.insert(0, pin)
-            revert.append({"op": "ns_unpin", "dst": pin["dst"]})
+            revert.append(ns_unpin_action(pin["dst"]))
         return dict(type=p["type"], summary=self.summary(), apply=apply, revert=revert,
                     params=dict(self.identity(), backend=backend,
                                 chains=[self.chain(d) if backend == "nft" else self.ipt_chain(d)
@@ -442,6 +465,14 @@ def list_owned(runner, prefix=()):
     return out
 
 
+def ipt_remove_actions(prefix, tool, builtin, chain, mark=()):
+    """Remove an iptables chain of ours: its jump from ``builtin`` (with the
+    owner ``mark``), its rules, the chain; each step may find it gone."""
+    return [run_action(prefix + [tool, "-w", "-D", builtin] + list(mark) + ["-j", chain], ok_rc="any"),
+            run_action(prefix + [tool, "-w", "-F", chain], ok_rc="any"),
+            run_action(prefix + [tool, "-w", "-X", chain], ok_rc="any")]
+
+
 def sweep_actions(owned, keep_chains, prefix=(), owner=None):
     """Actions removing every chain of ours not in ``keep_chains`` (orphans).
 
@@ -462,19 +493,17 @@ def sweep_actions(owned, keep_chains, prefix=(), owner=None):
         # deleting a base chain needs it flushed first; one batch per chain so
         # a chain that vanished meanwhile does not stop the others
         for c in orphans:
-            actions.append({"op": "run", "ok_rc": "any", "argv": prefix + ["nft", "-f", "-"],
-                            "stdin": "flush chain %s %s %s\ndelete chain %s %s %s\n" % (
-                                TABLE_FAMILY, TABLE_NAME, c, TABLE_FAMILY, TABLE_NAME, c)})
+            actions.append(run_action(prefix + ["nft", "-f", "-"], ok_rc="any",
+                                      stdin="flush chain %s %s %s\ndelete chain %s %s %s\n" % (
+                                          TABLE_FAMILY, TABLE_NAME, c, TABLE_FAMILY, TABLE_NAME, c)))
     if owned.get("nft_table"):
-        actions.append({"op": "nft_gc", "prefix": prefix, "family": TABLE_FAMILY, "table": TABLE_NAME})
+        actions.append(nft_gc_action(prefix, TABLE_FAMILY, TABLE_NAME))
     ipt_orphans = [i for i in owned["iptables"] if i.split(":", 1)[1] not in keep_chains and mine(i)]
     for item in ipt_orphans:
         tool, chain = item.split(":", 1)
         builtin = "INPUT" if chain.endswith("_IN") else "OUTPUT"
         mark = ["-m", "comment", "--comment", OWNER_TAG + owners[item]] if owners.get(item) else []
-        actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-D", builtin] + mark + ["-j", chain]})
-        actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-F", chain]})
-        actions.append({"op": "run", "ok_rc": "any", "argv": prefix + [tool, "-w", "-X", chain]})
+        actions.extend(ipt_remove_actions(prefix, tool, builtin, chain, mark))
     return actions, orphans + ipt_orphans
 
 

@@ -134,3 +134,72 @@ def test_restore_sweeps_while_holding_the_ledger_lock(monkeypatch, run_module, t
     code, out = run_module(restore_module, {"state_dir": str(tmp_path), "stop_workers": False})
     assert code == 0 and out["orphans"] == ["flt_dead_in"], out
     assert seen == ["held"]
+
+
+def _network_id(state_dir, **kw):
+    """The id network state=down gives the scope (what state=up with the same scope reverts)."""
+    scope = dict(type="reject", ports=[3317], peers=None, protocol="tcp", direction="in", netns=None,
+                 loss_percent=None)
+    scope.update(kw)
+    return net.NetworkFault(scope, owner=state_dir).fault_id
+
+
+def test_up_reverts_what_matches_its_scope_through_the_engine(monkeypatch, run_module, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(network_module, "reap_orphans", lambda module: [])  # bare records: no supervisor
+    calls = []
+    revert_where = network_module.FaultEngine.revert_where
+
+    def spy(self, kind=None, match=None, **kw):
+        calls.append(kind)
+        return revert_where(self, kind, match, **kw)
+
+    monkeypatch.setattr(network_module.FaultEngine, "revert_where", spy)
+    sd = str(tmp_path)
+    led = runtime.Ledger(sd)
+    mine, other = _network_id(sd), _network_id(sd, ports=[3318])
+    for fid, kind, type_ in ((mine, "network", "reject"), (other, "network", "reject"),
+                             ("network_svc", "network", "service"), ("process_p", "process", "pause")):
+        _put(led, fid, kind, type_)
+    base = {"state": "up", "state_dir": sd}
+    # the scope of a down task: exactly its fault; check mode reverts nothing
+    code, out = run_module(network_module, dict(base, port=3317, _ansible_check_mode=True))
+    assert code == 0 and [r["id"] for r in out["reverted"]] == [mine] and out["changed"]
+    assert out["reverted"][0]["check_mode"] and led.get(mine) is not None
+    code, out = run_module(network_module, dict(base, port=3317))
+    assert code == 0 and out["changed"] and [(r["id"], r["reverted"], r["summary"], r["type"])
+                                             for r in out["reverted"]] == [(mine, True, "network reject", "reject")]
+    assert out["diff"] == {"before": "network reject\n", "after": ""} and led.get(mine) is None
+    code, out = run_module(network_module, dict(base, port=3317))  # again: nothing left of that scope
+    assert code == 0 and not out["changed"] and out["reverted"] == []
+    # fault_id: that fault only; no scope (or all): every network fault, service stops too, never a process fault
+    code, out = run_module(network_module, dict(base, fault_id="network_svc"))
+    assert [r["id"] for r in out["reverted"]] == ["network_svc"]
+    _put(led, "network_svc", "network", "service")
+    code, out = run_module(network_module, base)
+    assert code == 0 and sorted(r["id"] for r in out["reverted"]) == sorted([other, "network_svc"])
+    assert [r["id"] for r in led.list()] == ["process_p"]
+    assert calls == ["network"] * 5  # every state=up goes through FaultEngine.revert_where
+
+
+def test_restore_reports_unreadable_records_and_selects_by_run(monkeypatch, run_module, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(restore_module, "reap_orphans", lambda module: [])
+    led = runtime.Ledger(str(tmp_path))
+    _put(led, "process_a", "process", "pause")
+    led.put(dict(id="process_run", kind="process", type="pause", summary="of the run", params={}, apply=[],
+                 revert=[], run_id="r1", state="revert_failed", revert_errors=["earlier"]))
+    base = {"state_dir": str(tmp_path), "sweep": False, "stop_workers": False}
+    code, out = run_module(restore_module, dict(base, run_id="r1"))
+    # a revert_failed record is retried at once; only the run's faults
+    assert code == 0 and [(r["id"], r["kind"], r["reverted"]) for r in out["reverted"]] == [
+        ("process_run", "process", True)]
+    assert [r["id"] for r in led.list()] == ["process_a"]
+    with open(os.path.join(str(tmp_path), "faults", "broken.json"), "w") as f:
+        f.write("{not json")
+    code, out = run_module(restore_module, dict(base, _ansible_check_mode=True))
+    assert code == 0 and [r["id"] for r in out["reverted"]] == ["process_a"]  # check mode: not listed, no failure
+    code, out = run_module(restore_module, base)
+    assert code == 1 and out["errors"] == ["broken: record is unreadable; its supervisor (if alive) reverts "
+                                           "it at its deadline"]
+    assert [(r["id"], r["reverted"]) for r in out["reverted"]] == [("process_a", True), ("broken", False)]

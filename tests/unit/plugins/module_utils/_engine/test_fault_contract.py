@@ -12,18 +12,29 @@ except the toy kind's own end-to-end test at the bottom (real actions, real
 supervisor, inside tmp_path).
 """
 import copy
+import importlib
 import json
 import os
+import pkgutil
+import re
 import time
 
 import pytest
+import yaml
 
+from ansible_collections.faultline.chaos.plugins.module_utils import _faults
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import base
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import runtime as rt
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import Fault, FaultEngine
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import binlog as bl
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import network as net
 from ansible_collections.faultline.chaos.plugins.module_utils._faults import process as proc
+from ansible_collections.faultline.chaos.plugins.modules import restore as restore_module
+
+# every planner module, also one added after this file was written: its Fault
+# subclasses must then be in SAMPLES and in base.KINDS
+for _info in pkgutil.iter_modules(_faults.__path__):
+    importlib.import_module("%s.%s" % (_faults.__name__, _info.name))
 
 
 # --------------------------------------------------------------------------
@@ -58,7 +69,7 @@ def _network(p):
     return net.NetworkFault(p, backend="nft")
 
 
-NETWORK = dict(type="reject", ports=[3317], peers=[], protocol="tcp", direction="in", netns=None,
+NETWORK = dict(type="reject", ports=[3317], peers=None, protocol="tcp", direction="in", netns=None,
                loss_percent=None)
 PROCESS = dict(state="paused", pid=4242, targets=[{"pid": 4242, "starttime": 777, "cmdline": ["/usr/sbin/mariadbd"]}])
 SERVICE = dict(service_unit="mariadb.service", service_port=3317)
@@ -89,6 +100,48 @@ def fault_kinds():
 def test_every_fault_kind_has_a_sample():
     missing = [c.__name__ for c in fault_kinds() if c not in SAMPLES]
     assert not missing, "add a contract sample to SAMPLES for: %s" % ", ".join(missing)
+
+
+def test_every_fault_kind_is_in_the_registry_and_nothing_else_is():
+    """base.KINDS is the one list of kinds a user names (restore's kinds): the
+    name of each shipped Fault subclass's records (kind_of: a network record of
+    type service is 'service') is in it, and every entry names a shipped kind."""
+    names = {}
+    for cls in fault_kinds():
+        if cls.__module__ == __name__:
+            continue  # the walkthrough's toy is not shipped
+        make, params, _other = SAMPLES[cls]
+        names[cls.__name__] = base.kind_of({"kind": cls.kind, "type": make(copy.deepcopy(params)).plan()["type"]})
+    missing = dict((c, n) for c, n in names.items() if n not in base.KINDS)
+    assert not missing, "add these kinds to base.KINDS (and restore's documented choices): %s" % missing
+    assert sorted(set(names.values())) == sorted(base.KINDS), "a KINDS entry without a Fault subclass"
+    assert len(set(base.KINDS)) == len(base.KINDS)
+
+
+def test_restore_kinds_choices_are_the_registry():
+    """validate-modules needs literal choices in DOCUMENTATION: they must say what KINDS says."""
+    doc = yaml.safe_load(restore_module.DOCUMENTATION)
+    assert doc["options"]["kinds"]["choices"] == list(base.KINDS)
+
+
+def test_kind_of_names_service_stops_and_keeps_every_other_kind():
+    assert base.kind_of({"kind": "network", "type": "service"}) == "service"
+    assert base.kind_of({"kind": "network", "type": "reject"}) == "network"
+    assert base.kind_of({"kind": "binlog", "type": "service"}) == "binlog"
+    assert base.kind_of({"id": "unreadable"}) is None
+
+
+def test_planners_build_actions_with_the_runtime_constructors():
+    """No action literal in a planner ({"op": ...} or dict(op=...)): the
+    runtime's constructors are the one way to write an action."""
+    found = []
+    for name in sorted(os.listdir(os.path.dirname(_faults.__file__))):
+        if name.endswith(".py"):
+            with open(os.path.join(os.path.dirname(_faults.__file__), name)) as f:
+                for n, line in enumerate(f, 1):
+                    if re.search(r"""["']op["']\s*:|\bop\s*=""", line):
+                        found.append("%s:%d: %s" % (name, n, line.strip()))
+    assert not found, "\n".join(found)
 
 
 @pytest.fixture(autouse=True)

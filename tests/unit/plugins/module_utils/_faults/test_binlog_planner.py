@@ -276,3 +276,96 @@ def test_restore_is_done_when_the_file_already_holds_the_backup_even_if_the_back
         with open(p, "ab") as f:
             f.write(b"damage")
         runtime.execute([{"op": "copy", "src": str(tmp_path / "gone"), "dst": p, "sha256": sha}])
+
+
+# --------------------------------------------------------------------------
+# BinlogFault.resolve: discovery and refusals (FaultEngine.apply calls it before the plan)
+# --------------------------------------------------------------------------
+
+class _Engine(object):
+    """What resolve needs of a FaultEngine: the module and the active record of a renewal."""
+
+    module = None
+
+    def __init__(self, record=None):
+        self.record = record
+
+    def active(self, fault_id):
+        return self.record if self.record and self.record["id"] == fault_id else None
+
+
+def _binlog_dir(tmp_path):
+    d = tmp_path / "binlogs"
+    d.mkdir()
+    old = fake_binlog(d / "mysql-bin.000001", [100, 200, 300])
+    fake_binlog(d / "mysql-bin.000002", [100])
+    (d / "mysql-bin.index").write_text("./mysql-bin.000001\n./mysql-bin.000002\n")
+    return d, old
+
+
+def _given(d, tmp_path, **kw):
+    out = dict(type="garbage", file="mysql-bin.000001", target=None, binlog_dir=str(d), allow_active=False,
+               offset=None, length=64, bit=0, min_free_bytes=0, backup_dir=str(tmp_path / "bk"))
+    out.update(kw)
+    return out
+
+
+def test_resolve_finds_the_file_through_the_index_and_records_what_the_restore_needs(tmp_path, monkeypatch):
+    d, old = _binlog_dir(tmp_path)
+    monkeypatch.setattr(bl, "ask_server", lambda *a, **k: pytest.fail("file + binlog_dir need no server"))
+    f = bl.BinlogFault(_given(d, tmp_path))
+    assert f.resolve(_Engine()) == old and not f.renewal
+    st = os.lstat(old)
+    p = f.params
+    assert p["sha256"] == runtime.sha256_file(old) and p["size"] == st.st_size == 604
+    assert p["stat"] == dict(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode & 0o7777)
+    assert p["backup"] == str(tmp_path / "bk" / ("%s-mysql-bin.000001" % f.fault_id))
+    assert any(s < p["offset"] < s + n for s, n in bl.events(old))  # mid-event
+    assert f.binlogs["active"] == "mysql-bin.000002" and f.binlogs["files"] == ["mysql-bin.000001", "mysql-bin.000002"]
+    assert not (tmp_path / "bk").exists()  # read-only: the module makes the backup directory
+    plan = f.plan()
+    assert plan["apply"][0] == runtime.copy_action(old, p["backup"], p["sha256"])
+    assert f.resolve(_Engine()) == old  # a second call (FaultEngine.apply after the module) finds it done
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(file="mysql-bin.000002"), "is the active binlog; set allow_active"),
+    (dict(file="mysql-bin.000009"), "not listed in the binlog index"),
+    (dict(offset=604), "offset 604 is outside"),
+    (dict(min_free_bytes=1 << 50), "no room for the backup"),
+])
+def test_resolve_refuses_before_anything_is_planned(kw, message, tmp_path):
+    d, _old = _binlog_dir(tmp_path)
+    f = bl.BinlogFault(_given(d, tmp_path, **kw))
+    with pytest.raises(EngineError, match=message):
+        f.resolve(_Engine())
+    assert "sha256" not in f.params
+
+
+def test_resolve_asks_the_server_and_cuts_past_the_replica_read_position(tmp_path, monkeypatch):
+    d, old = _binlog_dir(tmp_path)
+    asked = []
+
+    def ask_server(login, replica=False, module=None):
+        asked.append((login["login_port"], replica))
+        info = {"basename": str(d / "mysql-bin"), "index": None, "dir": "/elsewhere",
+                "files": ["mysql-bin.000001", "mysql-bin.000002"], "active": "mysql-bin.000002"}
+        return info, {"source_log_file": "mysql-bin.000001", "read_source_log_pos": 304}
+
+    monkeypatch.setattr(bl, "ask_server", ask_server)
+    f = bl.BinlogFault(_given(d, tmp_path, file=None, target="oldest_needed"), login={"login_port": 3317})
+    assert f.resolve(_Engine()) == old and asked == [(3317, True)]  # binlog_dir maps the server's path
+    assert 304 < f.params["offset"] < 604
+
+
+def test_a_renewal_keeps_the_recorded_backup_and_checks_nothing_more(tmp_path):
+    d, old = _binlog_dir(tmp_path)
+    first = bl.BinlogFault(_given(d, tmp_path))
+    first.resolve(_Engine())
+    plan = first.plan()
+    record = dict(id=first.fault_id, params=plan["params"], revert=plan["revert"])
+    # the backup directory went group-writable and the disk filled up: a renewal must not care
+    again = bl.BinlogFault(_given(d, tmp_path, min_free_bytes=1 << 50, backup_dir=str(tmp_path / "other")))
+    assert again.resolve(_Engine(record)) == old and again.renewal
+    assert again.params["backup"] == first.params["backup"] and again.params["stat"] == first.params["stat"]
+    assert again.plan()["revert"] == plan["revert"]
