@@ -249,9 +249,7 @@ def main():
     p = module.params
     engine = FaultEngine(module, state_dir=p["state_dir"])
     faults = []
-    for rec in engine.ledger.list():
-        if p["fault_id"] and rec["id"] != p["fault_id"]:
-            continue
+    for rec in engine.faults(match=(lambda r: r["id"] == p["fault_id"]) if p["fault_id"] else None):
         view = engine.describe(rec)
         if p["events_since"] is not None:
             view["events"] = [e for e in view["events"] if e["ts"] >= p["events_since"]]

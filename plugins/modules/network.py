@@ -292,7 +292,7 @@ supervisor:
   returned: state is down or flap, not in check mode
   type: dict
 reverted:
-  description: Faults reverted with O(state=up).
+  description: Faults reverted with O(state=up) (id, reverted, by, errors, and the record's kind, type, summary and params).
   returned: state is up
   type: list
   elements: dict

@@ -106,7 +106,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 reverted:
-  description: Faults reverted, with how (supervisor or module) and any errors.
+  description: Faults reverted, with how (supervisor or module), any errors, and the record's kind, type, summary and params.
   returned: always
   type: list
   elements: dict

@@ -53,8 +53,8 @@ class FileTouchFault(Fault):
     def plan(self):
         path = self.params["path"]
         return dict(type="touch", summary="file %s present" % path,
-                    apply=[dict(op="run", argv=["touch", path])],
-                    revert=[dict(op="run", argv=["rm", "-f", path])],
+                    apply=[rt.run_action(["touch", path])],
+                    revert=[rt.run_action(["rm", "-f", path])],
                     preview="touch %s" % path)
 
     def probe_active(self, runner):
