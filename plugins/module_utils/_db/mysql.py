@@ -102,16 +102,21 @@ def server_flavor(cur):
     return ("mariadb" if "mariadb" in v.lower() else "mysql"), v
 
 
-def binlog_status(cur):
-    """Current binlog file/position/GTID: SHOW BINARY LOG STATUS (MySQL 8.2+) or SHOW MASTER STATUS."""
-    row = None
-    for q in ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"):
+def _first_answer(cur, queries):
+    """The first row of the first of ``queries`` the server accepts (newer and older
+    spellings of one statement), or None when it accepts none or returns no row."""
+    for q in queries:
         try:
             cur.execute(q)
-            row = cur.fetchone()
-            break
         except pymysql.err.MySQLError:
             continue
+        return cur.fetchone()
+    return None
+
+
+def binlog_status(cur):
+    """Current binlog file/position/GTID: SHOW BINARY LOG STATUS (MySQL 8.2+) or SHOW MASTER STATUS."""
+    row = _first_answer(cur, ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"))
     out = {"file": None, "position": None, "gtid": None}
     if row:
         out["file"] = row.get("File")
@@ -128,15 +133,7 @@ def binlog_status(cur):
 
 def replica_status(cur):
     """SHOW REPLICA STATUS (MySQL 8.0.22+/MariaDB 10.5+) or SHOW SLAVE STATUS as a dict, or None."""
-    for q in ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS"):
-        try:
-            cur.execute(q)
-            row = cur.fetchone()
-            break
-        except pymysql.err.MySQLError:
-            continue
-    else:
-        return None
+    row = _first_answer(cur, ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS"))
     if not row:
         return None
 
