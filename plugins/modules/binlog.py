@@ -29,6 +29,7 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.leased_mysql
   - faultline.chaos.fault
   - faultline.chaos.mysql
   - faultline.chaos.mysql.replica
@@ -111,16 +112,6 @@ options:
       - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger),
-      C(group/faultline.chaos.leased), C(group/faultline.chaos.mysql) to set O(state_dir),
-      O(lease), the login options once for every module of the group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
-      - faultline.chaos.leased
-      - faultline.chaos.mysql
   check_mode:
     support: full
     details: Locates the file and plans the damage (or the restore) and changes nothing.

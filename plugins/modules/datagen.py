@@ -29,6 +29,7 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.leased_mysql
   - faultline.chaos.mysql
 options:
   state:
@@ -134,16 +135,6 @@ options:
     type: float
     default: 30
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger),
-      C(group/faultline.chaos.leased), C(group/faultline.chaos.mysql) to set O(state_dir),
-      O(lease), the login options once for every module of the group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
-      - faultline.chaos.leased
-      - faultline.chaos.mysql
   check_mode:
     support: full
     details: Validates the input and connects, but creates nothing and writes no rows.

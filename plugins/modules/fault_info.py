@@ -32,14 +32,8 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.ledger
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger) to set O(state_dir) once for
-      every module of the group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
   check_mode:
     support: full
     details: Reads only; runs the same in check mode.

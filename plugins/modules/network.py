@@ -37,17 +37,9 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.leased
   - faultline.chaos.fault
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger),
-      C(group/faultline.chaos.leased) to set O(state_dir), O(lease) once for every module of the
-      group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
-      - faultline.chaos.leased
   check_mode:
     support: full
     details: Computes the rules or signals it would apply and changes nothing.

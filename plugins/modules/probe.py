@@ -63,18 +63,9 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.leased_mysql
   - faultline.chaos.mysql
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger),
-      C(group/faultline.chaos.leased), C(group/faultline.chaos.mysql) to set O(state_dir),
-      O(lease), the login options once for every module of the group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
-      - faultline.chaos.leased
-      - faultline.chaos.mysql
   check_mode:
     support: full
     details:

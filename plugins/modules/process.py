@@ -26,6 +26,7 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.leased
   - faultline.chaos.fault
 options:
   state:
@@ -104,15 +105,6 @@ options:
       - Greater than 0 and at most 604800 (7 days); C(nan) and C(inf) are refused.
     type: float
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger),
-      C(group/faultline.chaos.leased) to set O(state_dir), O(lease) once for every module of the
-      group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
-      - faultline.chaos.leased
   check_mode:
     support: full
     details: Finds the target processes and plans the signals and changes nothing.

@@ -28,6 +28,7 @@ author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
   - faultline.chaos.attributes
+  - faultline.chaos.attributes.ledger
   - faultline.chaos.mysql.source
   - faultline.chaos.mysql.destination
 options:
@@ -122,13 +123,6 @@ options:
     type: bool
     default: true
 attributes:
-  action_group:
-    description:
-      Use C(module_defaults) with C(group/faultline.chaos.ledger) to set O(state_dir) once for
-      every module of the group.
-    support: full
-    membership:
-      - faultline.chaos.ledger
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
