@@ -6,6 +6,11 @@
 #   scripts/test.sh                 # all steps
 #   scripts/test.sh unit lint       # only these steps
 #   scripts/test.sh floor           # unit + sanity on the lowest declared ansible-core (.venv-floor)
+# The steps that never touch the lab (unit, changelog, lint, sanity, floor) run
+# one after the other in the background at nice 19 while the lab steps
+# (integration, molecule) run in the foreground, so the lab tests keep the CPU
+# when they need it; their output is printed when they end.  FAULTLINE_TEST_SERIAL=1
+# runs every step in the foreground, in order.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -63,21 +68,59 @@ step_floor() {
   FAULTLINE_VENV=$FLOOR_VENV bash scripts/sanity.sh
 }
 
-declare -a SUMMARY=()
+LAB_STEPS=" integration molecule "
 failed=0
-for step in "${STEPS[@]}"; do
+
+# run_step STEP: runs it, records RESULT/TOOK; returns its status
+run_step() {
+  local step=$1 start rc
   if ! declare -F "step_$step" >/dev/null; then
     echo "unknown step: $step (steps: ${ALL_STEPS[*]})" >&2
-    SUMMARY+=("$(printf '%-12s %-12s %6ss' "$step" FAIL 0)")
-    failed=1
-    continue
+    return 127
   fi
   echo
   echo "================ $step ================"
   start=$SECONDS
   "step_$step"
   rc=$?
-  took=$((SECONDS - start))
+  echo "$rc $((SECONDS - start))" >"$RESULTS/$step"
+  return "$rc"
+}
+
+RESULTS=$(mktemp -d /tmp/faultline-test.XXXXXX)
+declare -a FG=() BG=()
+for step in "${STEPS[@]}"; do
+  if [[ "$LAB_STEPS" == *" $step "* ]]; then FG+=("$step"); else BG+=("$step"); fi
+done
+bg_pid=
+if [ "${FAULTLINE_TEST_SERIAL:-0}" != 1 ] && [ "${#FG[@]}" -gt 0 ] && [ "${#BG[@]}" -gt 0 ]; then
+  echo "steps without the lab (${BG[*]}) run in the background at nice 19; their output follows the lab steps (${FG[*]})"
+  ( renice -n 19 -p "$BASHPID" >/dev/null
+    for step in "${BG[@]}"; do
+      run_step "$step" >"$RESULTS/$step.log" 2>&1
+    done ) &
+  bg_pid=$!
+else
+  FG=("${STEPS[@]}")
+  BG=()
+fi
+for step in "${FG[@]}"; do
+  run_step "$step"
+done
+if [ -n "$bg_pid" ]; then
+  wait "$bg_pid"
+  for step in "${BG[@]}"; do
+    cat "$RESULTS/$step.log"
+  done
+fi
+
+declare -a SUMMARY=()
+for step in "${STEPS[@]}"; do
+  if [ -f "$RESULTS/$step" ]; then
+    read -r rc took <"$RESULTS/$step"
+  else
+    rc=127 took=0
+  fi
   if [ "$rc" -eq 0 ]; then
     result=PASS
   else
@@ -86,6 +129,7 @@ for step in "${STEPS[@]}"; do
   fi
   SUMMARY+=("$(printf '%-12s %-12s %6ss' "$step" "$result" "$took")")
 done
+rm -rf "$RESULTS"
 
 echo
 echo "================ summary ================"
