@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import socket
@@ -377,6 +378,196 @@ def subprocess_runner(argv, data=None):
         return 127, "", "%s: %s" % (argv[0], e.strerror)
     out, err = p.communicate(data.encode("utf-8") if data is not None else None)
     return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------
+# one long-lived `nft -i` per namespace: rule changes without a process each
+# --------------------------------------------------------------------------
+
+NFT_SESSION_TIMEOUT = 2.0   # seconds a session may take to answer before it is killed
+NFT_SESSION_ENV = "FAULTLINE_NFT_SESSION"  # "0": every nft script runs as its own process (benchmarks)
+_NFT_SCRIPT = ("nft", "-f", "-")
+
+
+class NftSession(object):
+    """One ``nft -i`` child fed rule scripts on stdin (``<prefix> nft -i``).
+
+    Starting ``nft`` for every rule change costs ~5-25 ms (exec, library
+    load, cache); a session answers in well under a millisecond plus the
+    kernel's own work.  Protocol: the script goes on *one* line (its newline
+    separated commands joined with ``;``, which nft parses as the same
+    single transaction as ``nft -f``), followed by a marker line that is a
+    syntax error naming this command's sequence number.  nft reports errors
+    on stderr in order, so everything on stderr before the marker's echo
+    belongs to the script.  stdout is discarded (write commands print nothing).
+
+    :meth:`run` returns ``(rc, out, err)`` like :func:`subprocess_runner`, or
+    None when the session cannot answer (it could not start, died, did not
+    answer within ``timeout``, or the script does not fit on one line): the
+    caller then runs a fresh ``nft -f -``.  A session that failed once is
+    killed (by pid) and reaped; the next call starts a new one.
+    """
+
+    def __init__(self, prefix=(), timeout=NFT_SESSION_TIMEOUT, popen=None):
+        self.prefix = list(prefix)
+        self.timeout = float(timeout)
+        self._popen = popen or subprocess.Popen
+        self.proc = None
+        self.seq = 0
+        self._buf = b""
+
+    @staticmethod
+    def one_line(script):
+        """The script as one nft input line, or None when it cannot be one."""
+        lines = [ln.strip() for ln in (script or "").splitlines()]
+        lines = [ln for ln in lines if ln]
+        # a comment would swallow the rest of the line, a backslash join it to the next
+        if not lines or any("#" in ln or "\\" in ln for ln in lines):
+            return None
+        return "; ".join(ln.rstrip(";") for ln in lines)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        if self.alive():
+            return True
+        self.close()
+        try:
+            self.proc = self._popen(self.prefix + ["nft", "-i"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, close_fds=True)
+        except OSError:
+            self.proc = None
+            return False
+        self._buf = b""
+        return True
+
+    def ping(self):
+        """Start the session (if needed) and wait for it to answer: True when it did."""
+        return self._exchange("") is not None
+
+    def run(self, script):
+        line = self.one_line(script)
+        if line is None:
+            return None
+        err = self._exchange(line)
+        if err is None:
+            return None
+        rc = 1 if any(ln.startswith("Error") for ln in err.splitlines()) else 0
+        return rc, "", err
+
+    def _exchange(self, line):
+        """Send ``line`` and the marker; the stderr text before the marker, or None."""
+        if not self.start():
+            return None
+        self.seq += 1
+        marker = "@@faultline-%d-%d" % (os.getpid(), self.seq)
+        payload = (line + "\n" if line else "") + marker + "\n"
+        try:
+            os.write(self.proc.stdin.fileno(), payload.encode("utf-8"))
+        except (OSError, ValueError):
+            self.close()
+            return None
+        want = ("\n" + marker + "\n").encode("utf-8")
+        fd = self.proc.stderr.fileno()
+        end = time.monotonic() + self.timeout
+        while True:
+            buf = b"\n" + self._buf
+            at = buf.find(want)
+            if at >= 0:
+                # the caret line nft prints under the marker ends the reply
+                after = buf.find(b"\n", at + len(want))
+                if after >= 0:
+                    before = buf[1:at + 1]  # up to the marker's "Error: syntax error" line
+                    self._buf = buf[after + 1:]
+                    text = before.decode("utf-8", "replace").splitlines()
+                    return "\n".join(text[:-1]) + ("\n" if len(text) > 1 else "")
+            left = end - time.monotonic()
+            if left <= 0:
+                self.close()
+                return None
+            try:
+                ready, _w, _x = select.select([fd], [], [], left)
+                chunk = os.read(fd, 65536) if ready else None
+            except OSError:
+                chunk = b""
+            if chunk == b"":
+                self.close()  # the child died
+                return None
+            if chunk:
+                self._buf += chunk
+
+    def close(self):
+        """End the child: EOF first, then SIGKILL by pid; always reaped."""
+        proc, self.proc = self.proc, None
+        self._buf = b""
+        if proc is None:
+            return
+        for f in (proc.stdin, proc.stderr):
+            try:
+                f.close()
+            except (OSError, AttributeError):
+                pass
+        try:
+            proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+class SessionRunner(object):
+    """A command runner (as :func:`subprocess_runner`) that sends ``nft -f -``
+    scripts to one :class:`NftSession` per command prefix (namespace); any
+    other command, and any script the session cannot answer or answers with an
+    error, runs as its own process (``fallback``).  The supervisor keeps one
+    for its life, so flap edges cost a pipe round trip instead of an ``nft``
+    start.  ``FAULTLINE_NFT_SESSION=0`` in the environment turns sessions off.
+    """
+
+    def __init__(self, fallback=None, timeout=NFT_SESSION_TIMEOUT, session_factory=None):
+        self.fallback = fallback or subprocess_runner
+        self.timeout = timeout
+        self.enabled = os.environ.get(NFT_SESSION_ENV, "1") != "0"
+        self._factory = session_factory or NftSession
+        self.sessions = {}
+        self.stats = {"session": 0, "fallback": 0}
+
+    def _session(self, prefix):
+        s = self.sessions.get(prefix)
+        if s is None:
+            s = self.sessions[prefix] = self._factory(list(prefix), timeout=self.timeout)
+        return s
+
+    def __call__(self, argv, data=None):
+        argv = list(argv)
+        if self.enabled and data is not None and tuple(argv[-3:]) == _NFT_SCRIPT:
+            res = self._session(tuple(argv[:-3])).run(data)
+            if res is not None and res[0] == 0:
+                self.stats["session"] += 1
+                return res
+            # no answer, or an error: a fresh nft has the last word
+        self.stats["fallback"] += 1
+        return self.fallback(argv, data)
+
+    def prepare(self, actions):
+        """Start (and wait for) the sessions the ``nft -f -`` steps of ``actions`` will use."""
+        if not self.enabled:
+            return
+        for a in actions or []:
+            argv = a.get("argv") or []
+            if a.get("op") == "run" and a.get("stdin") is not None and tuple(argv[-3:]) == _NFT_SCRIPT:
+                self._session(tuple(argv[:-3])).ping()
+
+    def close(self):
+        for s in self.sessions.values():
+            s.close()
+        self.sessions = {}
 
 
 def port_open(host, port, timeout=0.5):
@@ -1249,7 +1440,7 @@ def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
     while True:
         state["stop"] = False
         mem = state.get("memory") or {"id": fault_id}
-        res = revert_record(ledger, mem, reason, "supervisor", memory=state.get("memory"),
+        res = revert_record(ledger, mem, reason, "supervisor", state.get("runner"), memory=state.get("memory"),
                             only_if_due=only_if_due)
         if res.get("renewed"):
             return False
@@ -1284,6 +1475,12 @@ def _wait_for_start(ledger, fault_id, state):
         left = start_at - time.time()
         if left <= 0:
             break
+        if not state.get("prepared"):
+            # the nft session is up before the instant: the apply is one round trip
+            state["prepared"] = True
+            if state.get("runner") is not None:
+                state["runner"].prepare(rec.get("apply"))
+            continue
         # wall-clock target (a clock step is followed), short sleeps at the end
         time.sleep(min(SUPERVISOR_POLL, left) if left > 0.002 else 0.0002)
     late = time.time() - start_at
@@ -1301,9 +1498,9 @@ def _wait_for_start(ledger, fault_id, state):
         wall0, mono0 = time.time(), time.monotonic()
         try:
             if (rec.get("schedule") or {}).get("mode") != "flap":
-                execute(rec["apply"])
+                execute(rec["apply"], state.get("runner"))
         except Exception as e:  # noqa: BLE001 -- roll back whatever half-applied
-            errors = execute_all(rec["revert"])
+            errors = execute_all(rec["revert"], state.get("runner"))
             ledger.journal(fault_id, "apply_failed", {"error": str(e), "rollback_errors": errors,
                                                       "start_at": start_at})
             ledger.delete(fault_id)
@@ -1337,7 +1534,8 @@ def run_supervisor(state_dir, fault_id):
     me = proc_identity(os.getpid())
     os.ftruncate(lock, 0)
     os.write(lock, json.dumps(me).encode("ascii"))
-    state = {"stop": False, "memory": None}
+    # rule changes of this fault go through one long-lived nft per namespace
+    state = {"stop": False, "memory": None, "runner": SessionRunner()}
 
     def _term(signum, frame):
         state["stop"] = True
@@ -1389,7 +1587,15 @@ def run_supervisor(state_dir, fault_id):
                     break
     except _Stop:
         _revert_until_done(ledger, fault_id, "signal", state)
+    finally:
+        state["runner"].close()
     return 0
+
+
+def _session_count(state):
+    """nft scripts the supervisor's session runner has answered so far (journalled per flap edge)."""
+    runner = state.get("runner")
+    return runner.stats["session"] if runner is not None else 0
 
 
 def _run_flap(ledger, fault_id, rec, state):
@@ -1418,6 +1624,8 @@ def _run_flap(ledger, fault_id, rec, state):
             rec["deadline_mono"], rec["deadline"] = end, float(rec["deadline"]) + shift
             ledger.put(rec)
             state["memory"] = rec
+    if state.get("runner") is not None:
+        state["runner"].prepare(rec.get("apply"))  # the first edge pays no nft start-up
     while True:
         start_down = t0 + n * period
         if start_down >= end:
@@ -1435,7 +1643,8 @@ def _run_flap(ledger, fault_id, rec, state):
             if rec is None:
                 state["memory"] = None
                 return
-            errors = execute_all(rec["apply"])
+            via = _session_count(state)
+            errors = execute_all(rec["apply"], state.get("runner"))
             done = time.monotonic()
             rec["cycle"], rec["phase"] = n, "down"
             ledger.put(rec)
@@ -1443,6 +1652,7 @@ def _run_flap(ledger, fault_id, rec, state):
             ledger.journal(fault_id, "down", {"cycle": n, "scheduled_mono": start_down,
                                               "lag_s": woke - start_down,
                                               "applied_lag_s": done - start_down,
+                                              "nft_session": _session_count(state) - via,
                                               "errors": errors})
         up_at = min(start_down + down_for, end)
         rec = _sleep_until(ledger, fault_id, up_at, state)
@@ -1457,13 +1667,15 @@ def _run_flap(ledger, fault_id, rec, state):
                 return
             # housekeeping (deleting an emptied table) waits for the end of the
             # schedule: only the steps that bring the network up are on the clock
-            errors = execute_all([a for a in rec["revert"] if a["op"] not in HOUSEKEEPING_OPS])
+            via = _session_count(state)
+            errors = execute_all([a for a in rec["revert"] if a["op"] not in HOUSEKEEPING_OPS], state.get("runner"))
             done = time.monotonic()
             rec["phase"] = "up"
             ledger.put(rec)
             state["memory"] = rec
             ledger.journal(fault_id, "up", {"cycle": n, "scheduled_mono": up_at,
                                             "lag_s": woke - up_at, "applied_lag_s": done - up_at,
+                                            "nft_session": _session_count(state) - via,
                                             "errors": errors})
 
 
