@@ -61,6 +61,10 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff of a failed revert (seconds)
 LOCK_GRAB = 2.0             # seconds a new supervisor tries for its fault lock
 SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
 SUPERVISOR_NICE = -5    # schedule transitions before ordinary work (root only)
+# Root: the supervisor runs SCHED_FIFO at this priority (reset on fork: services
+# it starts run as usual) and its nft session one below, so the supervisor can
+# always preempt (and kill) a session that spins; a busy host delays neither.
+SUPERVISOR_RT_PRIORITY = 10
 HOUSEKEEPING_OPS = ("nft_gc", "ns_unpin")  # end-of-fault steps, not on a flap's clock
 # Crash-consistency tests only: "<role>:<n>" makes the n-th crash point reached by
 # a process of that role ("module" or "supervisor") SIGKILL itself, with no
@@ -389,6 +393,23 @@ NFT_SESSION_ENV = "FAULTLINE_NFT_SESSION"  # "0": every nft script runs as its o
 _NFT_SCRIPT = ("nft", "-f", "-")
 
 
+def set_realtime(pid, priority, reset_on_fork=False):
+    """SCHED_FIFO at ``priority`` for ``pid`` (0: this process); False where not allowed."""
+    try:
+        policy = os.SCHED_FIFO | (os.SCHED_RESET_ON_FORK if reset_on_fork else 0)
+        os.sched_setscheduler(pid, policy, os.sched_param(priority))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+def is_realtime():
+    try:
+        return os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) == os.SCHED_FIFO
+    except (AttributeError, OSError):
+        return False
+
+
 class NftSession(object):
     """One ``nft -i`` child fed rule scripts on stdin (``<prefix> nft -i``).
 
@@ -440,6 +461,9 @@ class NftSession(object):
             self.proc = None
             return False
         self._buf = b""
+        if is_realtime():
+            # below its real-time parent, which must stay able to preempt and kill it
+            set_realtime(self.proc.pid, max(1, os.sched_getparam(0).sched_priority - 1))
         return True
 
     def ping(self):
@@ -1282,7 +1306,8 @@ def supervisor_script_path(state_dir):
 def is_supervisor_cmdline(argv):
     """True for the command line of a faultline supervisor (any ledger)."""
     argv = list(argv or [])
-    return len(argv) >= 2 and os.path.basename(argv[1]) == SUPERVISOR_SCRIPT and \
+    script = [a for a in argv[1:] if not a.startswith("-")][:1]  # after the interpreter's options (-S)
+    return bool(script) and os.path.basename(script[0]) == SUPERVISOR_SCRIPT and \
         "--state-dir" in argv and "--id" in argv
 
 
@@ -1341,7 +1366,8 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
     crash_point()
     script = install_supervisor(state_dir)
     python = python or sys.executable
-    argv = [python, script, "--state-dir", state_dir, "--id", fault_id]
+    # -S: no site-packages (the script is standard library only): a faster start
+    argv = [python, "-S", script, "--state-dir", state_dir, "--id", fault_id]
     registered_before = _lock_registration(state_dir, fault_id)
     started = False
     if has_systemd():
@@ -1373,7 +1399,7 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
             return None  # already over (a zero duration, or reverted meanwhile)
         if time.monotonic() > end:
             raise EngineError("supervisor failed to start for fault %s within %.0fs" % (fault_id, timeout))
-        time.sleep(0.01)
+        time.sleep(0.002)
 
 
 def stop_supervisor(ledger, record, timeout=10.0):
@@ -1402,12 +1428,38 @@ def stop_supervisor(ledger, record, timeout=10.0):
             return rec
         if rec is not None and not alive:
             return False  # it died before finishing (SIGKILL mid-revert): the caller reverts
-        time.sleep(0.02)
+        time.sleep(0.004)
     return ledger.get(fid) or True
 
 
 class _Stop(Exception):
     pass
+
+
+def _wake_on_signals(state):
+    """Let a signal (SIGTERM: revert now) end the supervisor's current nap at once:
+    the signal's number is written to a pipe that :func:`_nap` waits on."""
+    try:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+    except (OSError, ValueError):
+        return
+    state["wake"] = r
+
+
+def _nap(state, seconds):
+    """Sleep ``seconds``, or less when a signal arrives (see :func:`_wake_on_signals`)."""
+    r = state.get("wake")
+    if r is None:
+        time.sleep(seconds)
+        return
+    try:
+        if select.select([r], [], [], seconds)[0]:
+            os.read(r, 512)
+    except OSError:
+        time.sleep(seconds)
 
 
 def _sleep_until(ledger, fault_id, target_mono, state):
@@ -1429,7 +1481,7 @@ def _sleep_until(ledger, fault_id, target_mono, state):
         wake = min(target_mono, deadline)
         if now >= wake:
             return rec
-        time.sleep(min(SUPERVISOR_POLL, wake - now))
+        _nap(state, min(SUPERVISOR_POLL, wake - now))
 
 
 def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
@@ -1452,7 +1504,7 @@ def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
         state["memory"] = rec
         end = time.monotonic() + retry_delay(res.get("attempts") or 1)
         while time.monotonic() < end and not state.get("stop"):
-            time.sleep(SUPERVISOR_POLL)
+            _nap(state, min(SUPERVISOR_POLL, max(0.0, end - time.monotonic())))
         reason = "retry"
         only_if_due = False
 
@@ -1482,7 +1534,7 @@ def _wait_for_start(ledger, fault_id, state):
                 state["runner"].prepare(rec.get("apply"))
             continue
         # wall-clock target (a clock step is followed), short sleeps at the end
-        time.sleep(min(SUPERVISOR_POLL, left) if left > 0.002 else 0.0002)
+        _nap(state, min(SUPERVISOR_POLL, left) if left > 0.002 else 0.0002)
     late = time.time() - start_at
     if late > START_TOLERANCE:
         # this supervisor came too late (e.g. restarted after start_at): never apply late silently
@@ -1543,10 +1595,12 @@ def run_supervisor(state_dir, fault_id):
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _wake_on_signals(state)
     try:
         os.nice(SUPERVISOR_NICE)
     except OSError:
         pass  # not root: run at normal priority
+    set_realtime(0, SUPERVISOR_RT_PRIORITY, reset_on_fork=True)
 
     with ledger:
         try:
@@ -1578,6 +1632,8 @@ def run_supervisor(state_dir, fault_id):
             if state["memory"] is not None:
                 _revert_until_done(ledger, fault_id, "schedule_end", state)
         else:
+            # a held fault's revert (deadline, or `up` by SIGTERM) is then one round trip
+            state["runner"].prepare(rec.get("revert"))
             while True:
                 rec = _sleep_until(ledger, fault_id, float("inf"), state)
                 if rec is None:

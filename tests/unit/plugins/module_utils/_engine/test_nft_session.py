@@ -9,8 +9,10 @@ or exit, so the failure paths (timeout, dead child, fallback to a fresh
 tests/integration (test_flap_timing.py, test_network.py).
 """
 import os
+import signal
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -228,3 +230,45 @@ def test_a_supervised_flap_runs_its_edges_through_one_session(fake, tmp_path):
     assert [t for _p, t in lines if t.startswith("line")] == \
         ["line add chain inet t down", "line delete chain inet t down"] * 3 + ["line delete chain inet t down"]
     assert not rt.proc_alive(int(pids.pop()))  # ended with the supervisor
+
+
+def test_a_realtime_parent_starts_its_session_one_priority_below_itself(fake, sessions):
+    if not rt.set_realtime(0, rt.SUPERVISOR_RT_PRIORITY, reset_on_fork=True):
+        pytest.skip("SCHED_FIFO not permitted here")
+    try:
+        s = sessions(fake.prefix, timeout=5)
+        assert s.ping()
+        assert os.sched_getscheduler(s.proc.pid) == os.SCHED_FIFO
+        assert os.sched_getparam(s.proc.pid).sched_priority == rt.SUPERVISOR_RT_PRIORITY - 1
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    assert not rt.is_realtime()
+
+
+def test_a_signal_ends_the_supervisors_nap_at_once():
+    """Before: the supervisor slept in steps of SUPERVISOR_POLL (50 ms) and saw SIGTERM only after
+    the step; `state=up` waited for that.  Now the signal's wakeup fd ends the nap."""
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    state = {}
+    try:
+        rt._wake_on_signals(state)
+        assert "wake" in state
+        timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.start()
+        t0 = time.monotonic()
+        rt._nap(state, 5.0)
+        assert time.monotonic() - t0 < 2.0 and got == [signal.SIGUSR1]
+        timer.join()
+    finally:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGUSR1, old)
+        os.close(state["wake"])
+
+
+def test_a_supervisor_started_with_interpreter_options_is_still_recognised():
+    argv = ["/usr/bin/python3", "-S", "/run/faultline/supervisor.py", "--state-dir", "/run/faultline", "--id", "x"]
+    assert rt.is_supervisor_cmdline(argv)
+    assert rt.is_supervisor_cmdline([argv[0]] + argv[2:])
+    assert not rt.is_supervisor_cmdline(["/usr/bin/python3", "-S", "/tmp/other.py", "--state-dir", "d", "--id", "x"])
+    assert not rt.is_supervisor_cmdline(["/usr/bin/python3", "-S"])
