@@ -1665,6 +1665,9 @@ def _run_flap(ledger, fault_id, rec, state):
     t0 = float(sched.get("start_mono", time.monotonic()))
     end = float(rec["deadline_mono"])
     n = int(rec.get("cycle") or 0)
+    if state.get("runner") is not None:
+        # before the grid is anchored: the first edge pays no nft start-up, and its start-up is not late
+        state["runner"].prepare(rec.get("apply"))
     if n == 0 and not rec.get("start_at"):
         # anchor the grid at the moment the schedule really starts (this
         # process's start-up takes a while); the period keeps its length
@@ -1680,8 +1683,6 @@ def _run_flap(ledger, fault_id, rec, state):
             rec["deadline_mono"], rec["deadline"] = end, float(rec["deadline"]) + shift
             ledger.put(rec)
             state["memory"] = rec
-    if state.get("runner") is not None:
-        state["runner"].prepare(rec.get("apply"))  # the first edge pays no nft start-up
     while True:
         start_down = t0 + n * period
         if start_down >= end:
