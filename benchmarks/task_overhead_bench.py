@@ -55,10 +55,9 @@ def scope(port):
 
 
 def plays(state_dir):
-    net = [{"name": "down %d" % p, "faultline.chaos.network": {"state": "down", "type": "reject", "port": p,
-                                                               "state_dir": state_dir}} for p in PORTS]
-    net += [{"name": "up %d" % p, "faultline.chaos.network": {"state": "up", "type": "reject", "port": p,
-                                                             "state_dir": state_dir}} for p in PORTS]
+    net = [{"name": "%s %d" % (state, p),
+            "faultline.chaos.network": {"state": state, "type": "reject", "port": p, "state_dir": state_dir}}
+           for state in ("down", "up") for p in PORTS]
     cmd = []
     for p in PORTS:
         plan = NetworkFault(scope(p), backend="nft", owner=state_dir).plan()
