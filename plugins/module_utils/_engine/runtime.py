@@ -61,9 +61,11 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff of a failed revert (seconds)
 LOCK_GRAB = 2.0             # seconds a new supervisor tries for its fault lock
 SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
 SUPERVISOR_NICE = -5    # schedule transitions before ordinary work (root only)
-# Root: the supervisor runs SCHED_FIFO at this priority (reset on fork: services
-# it starts run as usual) and its nft session one below, so the supervisor can
-# always preempt (and kill) a session that spins; a busy host delays neither.
+# Root: while a start_at or a flap schedule runs, the supervisor runs SCHED_FIFO
+# at this priority (reset on fork: services it starts run as usual) and its nft
+# session one below, so the supervisor can always preempt (and kill) a session
+# that spins; a busy host delays neither.  Reverts (a binlog restore hashes whole
+# files) run at the normal policy.
 SUPERVISOR_RT_PRIORITY = 10
 HOUSEKEEPING_OPS = ("nft_gc", "ns_unpin")  # end-of-fault steps, not on a flap's clock
 # Crash-consistency tests only: "<role>:<n>" makes the n-th crash point reached by
@@ -587,6 +589,28 @@ class SessionRunner(object):
             argv = a.get("argv") or []
             if a.get("op") == "run" and a.get("stdin") is not None and tuple(argv[-3:]) == _NFT_SCRIPT:
                 self._session(tuple(argv[:-3])).ping()
+
+    def set_realtime(self, on, priority=SUPERVISOR_RT_PRIORITY):
+        """This process SCHED_FIFO at ``priority`` (reset on fork) and its sessions one below,
+        or both back to the normal policy; False where that is not allowed (not root)."""
+        if on:
+            ok = set_realtime(0, priority, reset_on_fork=True)
+        else:
+            try:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+                ok = True
+            except (AttributeError, OSError):
+                ok = False
+        for s in self.sessions.values():
+            if s.alive():
+                try:
+                    if on and ok:
+                        set_realtime(s.proc.pid, max(1, priority - 1))
+                    elif not on:
+                        os.sched_setscheduler(s.proc.pid, os.SCHED_OTHER, os.sched_param(0))
+                except (AttributeError, OSError):
+                    pass
+        return ok
 
     def close(self):
         for s in self.sessions.values():
@@ -1600,7 +1624,6 @@ def run_supervisor(state_dir, fault_id):
         os.nice(SUPERVISOR_NICE)
     except OSError:
         pass  # not root: run at normal priority
-    set_realtime(0, SUPERVISOR_RT_PRIORITY, reset_on_fork=True)
 
     with ledger:
         try:
@@ -1623,15 +1646,19 @@ def run_supervisor(state_dir, fault_id):
             _revert_until_done(ledger, fault_id, "retry", state)
             return 0
         if rec.get("state") == "scheduled":
+            state["runner"].set_realtime(True)  # the instant: real-time until applied
             rec = _wait_for_start(ledger, fault_id, state)
             if rec is None:
                 return 0
         sched = rec.get("schedule") or {"mode": "hold"}
         if sched.get("mode") == "flap":
+            state["runner"].set_realtime(True)  # every edge on time, whatever else the host runs
             _run_flap(ledger, fault_id, rec, state)
+            state["runner"].set_realtime(False)
             if state["memory"] is not None:
                 _revert_until_done(ledger, fault_id, "schedule_end", state)
         else:
+            state["runner"].set_realtime(False)
             # a held fault's revert (deadline, or `up` by SIGTERM) is then one round trip
             state["runner"].prepare(rec.get("revert"))
             while True:
@@ -1642,6 +1669,7 @@ def run_supervisor(state_dir, fault_id):
                 if _revert_until_done(ledger, fault_id, reason, state, only_if_due=True):
                     break
     except _Stop:
+        state["runner"].set_realtime(False)
         _revert_until_done(ledger, fault_id, "signal", state)
     finally:
         state["runner"].close()

@@ -272,3 +272,20 @@ def test_a_supervisor_started_with_interpreter_options_is_still_recognised():
     assert rt.is_supervisor_cmdline([argv[0]] + argv[2:])
     assert not rt.is_supervisor_cmdline(["/usr/bin/python3", "-S", "/tmp/other.py", "--state-dir", "d", "--id", "x"])
     assert not rt.is_supervisor_cmdline(["/usr/bin/python3", "-S"])
+
+
+def test_the_runner_moves_itself_and_its_sessions_in_and_out_of_real_time(fake):
+    r = rt.SessionRunner(timeout=5)
+    try:
+        r.prepare([rt.run_action(fake.argv(), stdin="add table inet t\n")])
+        child = r.sessions[tuple(fake.prefix)].proc.pid
+        if not r.set_realtime(True):
+            pytest.skip("SCHED_FIFO not permitted here")
+        assert rt.is_realtime()
+        assert os.sched_getscheduler(child) == os.SCHED_FIFO
+        assert os.sched_getparam(child).sched_priority == rt.SUPERVISOR_RT_PRIORITY - 1
+        assert r.set_realtime(False)
+        assert not rt.is_realtime() and os.sched_getscheduler(child) == os.SCHED_OTHER
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        r.close()
