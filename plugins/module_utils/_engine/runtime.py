@@ -391,6 +391,7 @@ def subprocess_runner(argv, data=None):
 # --------------------------------------------------------------------------
 
 NFT_SESSION_TIMEOUT = 2.0   # seconds a session may take to answer before it is killed
+NFT_SESSION_GIVE_UP = 3     # sessions in a row that never answered: this nft cannot (no -i), stop trying
 NFT_SESSION_ENV = "FAULTLINE_NFT_SESSION"  # "0": every nft script runs as its own process (benchmarks)
 _NFT_SCRIPT = ("nft", "-f", "-")
 
@@ -428,7 +429,9 @@ class NftSession(object):
     None when the session cannot answer (it could not start, died, did not
     answer within ``timeout``, or the script does not fit on one line): the
     caller then runs a fresh ``nft -f -``.  A session that failed once is
-    killed (by pid) and reaped; the next call starts a new one.
+    killed (by pid) and reaped; the next call starts a new one.  After
+    NFT_SESSION_GIVE_UP sessions in a row that never answered (an nft built
+    without its interactive mode) no more are started.
     """
 
     def __init__(self, prefix=(), timeout=NFT_SESSION_TIMEOUT, popen=None):
@@ -438,6 +441,8 @@ class NftSession(object):
         self.proc = None
         self.seq = 0
         self._buf = b""
+        self._answered = False   # the current child has answered at least once
+        self.dead_starts = 0     # children in a row that never answered
 
     @staticmethod
     def one_line(script):
@@ -456,6 +461,9 @@ class NftSession(object):
         if self.alive():
             return True
         self.close()
+        if self.dead_starts >= NFT_SESSION_GIVE_UP:
+            return False
+        self._answered = False
         try:
             self.proc = self._popen(self.prefix + ["nft", "-i"], stdin=subprocess.PIPE,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, close_fds=True)
@@ -506,6 +514,7 @@ class NftSession(object):
                 if after >= 0:
                     before = buf[1:at + 1]  # up to the marker's "Error: syntax error" line
                     self._buf = buf[after + 1:]
+                    self._answered, self.dead_starts = True, 0
                     text = before.decode("utf-8", "replace").splitlines()
                     return "\n".join(text[:-1]) + ("\n" if len(text) > 1 else "")
             left = end - time.monotonic()
@@ -529,6 +538,8 @@ class NftSession(object):
         self._buf = b""
         if proc is None:
             return
+        if not self._answered:
+            self.dead_starts += 1
         for f in (proc.stdin, proc.stderr):
             try:
                 f.close()

@@ -10,6 +10,7 @@ tests/integration (test_flap_timing.py, test_network.py).
 """
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -289,3 +290,18 @@ def test_the_runner_moves_itself_and_its_sessions_in_and_out_of_real_time(fake):
     finally:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         r.close()
+
+
+def test_an_nft_without_an_interactive_mode_is_given_up_after_three_children(sessions):
+    started = []
+
+    def popen(*args, **kw):
+        started.append(args[0])
+        return subprocess.Popen(*args, **kw)
+
+    # exits at once, as an nft built without -i does ("interactive CLI not supported")
+    s = sessions([sys.executable, "-c", "import sys; sys.exit(1)"], timeout=5, popen=popen)
+    for _i in range(5):
+        assert s.run("add table inet t\n") is None
+    assert len(started) == rt.NFT_SESSION_GIVE_UP
+    assert not s.ping()
