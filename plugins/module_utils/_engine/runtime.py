@@ -392,6 +392,9 @@ def subprocess_runner(argv, data=None):
 
 NFT_SESSION_TIMEOUT = 2.0   # seconds a session may take to answer before it is killed
 NFT_SESSION_GIVE_UP = 3     # sessions in a row that never answered: this nft cannot (no -i), stop trying
+# a script longer than this runs as its own process: a line always fits into the pipe
+# (64 KiB), so writing it never blocks even when the child hangs
+NFT_SESSION_MAX_LINE = 32768
 NFT_SESSION_ENV = "FAULTLINE_NFT_SESSION"  # "0": every nft script runs as its own process (benchmarks)
 _NFT_SCRIPT = ("nft", "-f", "-")
 
@@ -452,7 +455,8 @@ class NftSession(object):
         # a comment would swallow the rest of the line, a backslash join it to the next
         if not lines or any("#" in ln or "\\" in ln for ln in lines):
             return None
-        return "; ".join(ln.rstrip(";") for ln in lines)
+        line = "; ".join(ln.rstrip(";") for ln in lines)
+        return line if len(line.encode("utf-8")) <= NFT_SESSION_MAX_LINE else None
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

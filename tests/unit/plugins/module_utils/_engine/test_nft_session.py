@@ -94,6 +94,9 @@ def test_one_line_joins_commands_and_refuses_what_would_change_meaning():
     assert rt.NftSession.one_line("add table inet t # note\n") is None   # a comment eats the rest
     assert rt.NftSession.one_line("add table \\\ninet t\n") is None       # a continuation
     assert rt.NftSession.one_line("\n  \n") is None
+    # longer than fits into the pipe at once: its own process (a hung child can never block the write)
+    big = "add element inet t s { %s }\n" % ", ".join(str(i) for i in range(10000))
+    assert len(big) > rt.NFT_SESSION_MAX_LINE and rt.NftSession.one_line(big) is None
 
 
 def test_a_session_answers_every_script_from_one_child(fake, sessions):
