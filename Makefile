@@ -76,8 +76,10 @@ lab-up: setup
 lab-down: setup
 	ansible-playbook playbooks/lab.yml -e lab_state=down $(LAB_ARGS)
 
+# BENCH: only these scripts, e.g. make bench BENCH="rule_latency_bench flap_edge_bench"
+BENCH ?=
 bench: setup
-	bash benchmarks/run.sh
+	bash benchmarks/run.sh $(BENCH)
 
 # The collection tarball (what `ansible-galaxy collection install` takes) in build/.
 build: venv

@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import socket
@@ -60,6 +61,12 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff of a failed revert (seconds)
 LOCK_GRAB = 2.0             # seconds a new supervisor tries for its fault lock
 SUPERVISOR_POLL = 0.05  # seconds between looks at the record while waiting
 SUPERVISOR_NICE = -5    # schedule transitions before ordinary work (root only)
+# Root: while a start_at or a flap schedule runs, the supervisor runs SCHED_FIFO
+# at this priority (reset on fork: services it starts run as usual) and its nft
+# session one below, so the supervisor can always preempt (and kill) a session
+# that spins; a busy host delays neither.  Reverts (a binlog restore hashes whole
+# files) run at the normal policy.
+SUPERVISOR_RT_PRIORITY = 10
 HOUSEKEEPING_OPS = ("nft_gc", "ns_unpin")  # end-of-fault steps, not on a flap's clock
 # Crash-consistency tests only: "<role>:<n>" makes the n-th crash point reached by
 # a process of that role ("module" or "supervisor") SIGKILL itself, with no
@@ -377,6 +384,253 @@ def subprocess_runner(argv, data=None):
         return 127, "", "%s: %s" % (argv[0], e.strerror)
     out, err = p.communicate(data.encode("utf-8") if data is not None else None)
     return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------
+# one long-lived `nft -i` per namespace: rule changes without a process each
+# --------------------------------------------------------------------------
+
+NFT_SESSION_TIMEOUT = 2.0   # seconds a session may take to answer before it is killed
+NFT_SESSION_GIVE_UP = 3     # sessions in a row that never answered: this nft cannot (no -i), stop trying
+# a script longer than this runs as its own process: a line always fits into the pipe
+# (64 KiB), so writing it never blocks even when the child hangs
+NFT_SESSION_MAX_LINE = 32768
+NFT_SESSION_ENV = "FAULTLINE_NFT_SESSION"  # "0": every nft script runs as its own process (benchmarks)
+_NFT_SCRIPT = ("nft", "-f", "-")
+
+
+def set_realtime(pid, priority, reset_on_fork=False):
+    """SCHED_FIFO at ``priority`` for ``pid`` (0: this process); False where not allowed."""
+    try:
+        policy = os.SCHED_FIFO | (os.SCHED_RESET_ON_FORK if reset_on_fork else 0)
+        os.sched_setscheduler(pid, policy, os.sched_param(priority))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+def is_realtime():
+    try:
+        return os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) == os.SCHED_FIFO
+    except (AttributeError, OSError):
+        return False
+
+
+class NftSession(object):
+    """One ``nft -i`` child fed rule scripts on stdin (``<prefix> nft -i``).
+
+    Starting ``nft`` for every rule change costs ~5-25 ms (exec, library
+    load, cache); a session answers in well under a millisecond plus the
+    kernel's own work.  Protocol: the script goes on *one* line (its newline
+    separated commands joined with ``;``, which nft parses as the same
+    single transaction as ``nft -f``), followed by a marker line that is a
+    syntax error naming this command's sequence number.  nft reports errors
+    on stderr in order, so everything on stderr before the marker's echo
+    belongs to the script.  stdout is discarded (write commands print nothing).
+
+    :meth:`run` returns ``(rc, out, err)`` like :func:`subprocess_runner`, or
+    None when the session cannot answer (it could not start, died, did not
+    answer within ``timeout``, or the script does not fit on one line): the
+    caller then runs a fresh ``nft -f -``.  A session that failed once is
+    killed (by pid) and reaped; the next call starts a new one.  After
+    NFT_SESSION_GIVE_UP sessions in a row that never answered (an nft built
+    without its interactive mode) no more are started.
+    """
+
+    def __init__(self, prefix=(), timeout=NFT_SESSION_TIMEOUT, popen=None):
+        self.prefix = list(prefix)
+        self.timeout = float(timeout)
+        self._popen = popen or subprocess.Popen
+        self.proc = None
+        self.seq = 0
+        self._buf = b""
+        self._answered = False   # the current child has answered at least once
+        self.dead_starts = 0     # children in a row that never answered
+
+    @staticmethod
+    def one_line(script):
+        """The script as one nft input line, or None when it cannot be one."""
+        lines = [ln.strip() for ln in (script or "").splitlines()]
+        lines = [ln for ln in lines if ln]
+        # a comment would swallow the rest of the line, a backslash join it to the next
+        if not lines or any("#" in ln or "\\" in ln for ln in lines):
+            return None
+        line = "; ".join(ln.rstrip(";") for ln in lines)
+        return line if len(line.encode("utf-8")) <= NFT_SESSION_MAX_LINE else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        if self.alive():
+            return True
+        self.close()
+        if self.dead_starts >= NFT_SESSION_GIVE_UP:
+            return False
+        self._answered = False
+        try:
+            self.proc = self._popen(self.prefix + ["nft", "-i"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, close_fds=True)
+        except OSError:
+            self.proc = None
+            return False
+        self._buf = b""
+        if is_realtime():
+            # below its real-time parent, which must stay able to preempt and kill it
+            set_realtime(self.proc.pid, max(1, os.sched_getparam(0).sched_priority - 1))
+        return True
+
+    def ping(self):
+        """Start the session (if needed) and wait for it to answer: True when it did."""
+        return self._exchange("") is not None
+
+    def run(self, script):
+        line = self.one_line(script)
+        if line is None:
+            return None
+        err = self._exchange(line)
+        if err is None:
+            return None
+        rc = 1 if any(ln.startswith("Error") for ln in err.splitlines()) else 0
+        return rc, "", err
+
+    def _exchange(self, line):
+        """Send ``line`` and the marker; the stderr text before the marker, or None."""
+        if not self.start():
+            return None
+        self.seq += 1
+        marker = "@@faultline-%d-%d" % (os.getpid(), self.seq)
+        payload = (line + "\n" if line else "") + marker + "\n"
+        try:
+            os.write(self.proc.stdin.fileno(), payload.encode("utf-8"))
+        except (OSError, ValueError):
+            self.close()
+            return None
+        want = ("\n" + marker + "\n").encode("utf-8")
+        fd = self.proc.stderr.fileno()
+        end = time.monotonic() + self.timeout
+        while True:
+            buf = b"\n" + self._buf
+            at = buf.find(want)
+            if at >= 0:
+                # the caret line nft prints under the marker ends the reply
+                after = buf.find(b"\n", at + len(want))
+                if after >= 0:
+                    before = buf[1:at + 1]  # up to the marker's "Error: syntax error" line
+                    self._buf = buf[after + 1:]
+                    self._answered, self.dead_starts = True, 0
+                    text = before.decode("utf-8", "replace").splitlines()
+                    return "\n".join(text[:-1]) + ("\n" if len(text) > 1 else "")
+            left = end - time.monotonic()
+            if left <= 0:
+                self.close()
+                return None
+            try:
+                ready, _w, _x = select.select([fd], [], [], left)
+                chunk = os.read(fd, 65536) if ready else None
+            except OSError:
+                chunk = b""
+            if chunk == b"":
+                self.close()  # the child died
+                return None
+            if chunk:
+                self._buf += chunk
+
+    def close(self):
+        """End the child: EOF first, then SIGKILL by pid; always reaped."""
+        proc, self.proc = self.proc, None
+        self._buf = b""
+        if proc is None:
+            return
+        if not self._answered:
+            self.dead_starts += 1
+        for f in (proc.stdin, proc.stderr):
+            try:
+                f.close()
+            except (OSError, AttributeError):
+                pass
+        try:
+            proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+class SessionRunner(object):
+    """A command runner (as :func:`subprocess_runner`) that sends ``nft -f -``
+    scripts to one :class:`NftSession` per command prefix (namespace); any
+    other command, and any script the session cannot answer or answers with an
+    error, runs as its own process (``fallback``).  The supervisor keeps one
+    for its life, so flap edges cost a pipe round trip instead of an ``nft``
+    start.  ``FAULTLINE_NFT_SESSION=0`` in the environment turns sessions off.
+    """
+
+    def __init__(self, fallback=None, timeout=NFT_SESSION_TIMEOUT, session_factory=None):
+        self.fallback = fallback or subprocess_runner
+        self.timeout = timeout
+        self.enabled = os.environ.get(NFT_SESSION_ENV, "1") != "0"
+        self._factory = session_factory or NftSession
+        self.sessions = {}
+        self.stats = {"session": 0, "fallback": 0}
+
+    def _session(self, prefix):
+        s = self.sessions.get(prefix)
+        if s is None:
+            s = self.sessions[prefix] = self._factory(list(prefix), timeout=self.timeout)
+        return s
+
+    def __call__(self, argv, data=None):
+        argv = list(argv)
+        if self.enabled and data is not None and tuple(argv[-3:]) == _NFT_SCRIPT:
+            res = self._session(tuple(argv[:-3])).run(data)
+            if res is not None and res[0] == 0:
+                self.stats["session"] += 1
+                return res
+            # no answer, or an error: a fresh nft has the last word
+        self.stats["fallback"] += 1
+        return self.fallback(argv, data)
+
+    def prepare(self, actions):
+        """Start (and wait for) the sessions the ``nft -f -`` steps of ``actions`` will use."""
+        if not self.enabled:
+            return
+        for a in actions or []:
+            argv = a.get("argv") or []
+            if a.get("op") == "run" and a.get("stdin") is not None and tuple(argv[-3:]) == _NFT_SCRIPT:
+                self._session(tuple(argv[:-3])).ping()
+
+    def set_realtime(self, on, priority=SUPERVISOR_RT_PRIORITY):
+        """This process SCHED_FIFO at ``priority`` (reset on fork) and its sessions one below,
+        or both back to the normal policy; False where that is not allowed (not root)."""
+        if on:
+            ok = set_realtime(0, priority, reset_on_fork=True)
+        else:
+            try:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+                ok = True
+            except (AttributeError, OSError):
+                ok = False
+        for s in self.sessions.values():
+            if s.alive():
+                try:
+                    if on and ok:
+                        set_realtime(s.proc.pid, max(1, priority - 1))
+                    elif not on:
+                        os.sched_setscheduler(s.proc.pid, os.SCHED_OTHER, os.sched_param(0))
+                except (AttributeError, OSError):
+                    pass
+        return ok
+
+    def close(self):
+        for s in self.sessions.values():
+            s.close()
+        self.sessions = {}
 
 
 def port_open(host, port, timeout=0.5):
@@ -1093,7 +1347,8 @@ def supervisor_script_path(state_dir):
 def is_supervisor_cmdline(argv):
     """True for the command line of a faultline supervisor (any ledger)."""
     argv = list(argv or [])
-    return len(argv) >= 2 and os.path.basename(argv[1]) == SUPERVISOR_SCRIPT and \
+    script = [a for a in argv[1:] if not a.startswith("-")][:1]  # after the interpreter's options (-S)
+    return bool(script) and os.path.basename(script[0]) == SUPERVISOR_SCRIPT and \
         "--state-dir" in argv and "--id" in argv
 
 
@@ -1152,7 +1407,8 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
     crash_point()
     script = install_supervisor(state_dir)
     python = python or sys.executable
-    argv = [python, script, "--state-dir", state_dir, "--id", fault_id]
+    # -S: no site-packages (the script is standard library only): a faster start
+    argv = [python, "-S", script, "--state-dir", state_dir, "--id", fault_id]
     registered_before = _lock_registration(state_dir, fault_id)
     started = False
     if has_systemd():
@@ -1184,7 +1440,7 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
             return None  # already over (a zero duration, or reverted meanwhile)
         if time.monotonic() > end:
             raise EngineError("supervisor failed to start for fault %s within %.0fs" % (fault_id, timeout))
-        time.sleep(0.01)
+        time.sleep(0.002)
 
 
 def stop_supervisor(ledger, record, timeout=10.0):
@@ -1213,12 +1469,38 @@ def stop_supervisor(ledger, record, timeout=10.0):
             return rec
         if rec is not None and not alive:
             return False  # it died before finishing (SIGKILL mid-revert): the caller reverts
-        time.sleep(0.02)
+        time.sleep(0.004)
     return ledger.get(fid) or True
 
 
 class _Stop(Exception):
     pass
+
+
+def _wake_on_signals(state):
+    """Let a signal (SIGTERM: revert now) end the supervisor's current nap at once:
+    the signal's number is written to a pipe that :func:`_nap` waits on."""
+    try:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+    except (OSError, ValueError):
+        return
+    state["wake"] = r
+
+
+def _nap(state, seconds):
+    """Sleep ``seconds``, or less when a signal arrives (see :func:`_wake_on_signals`)."""
+    r = state.get("wake")
+    if r is None:
+        time.sleep(seconds)
+        return
+    try:
+        if select.select([r], [], [], seconds)[0]:
+            os.read(r, 512)
+    except OSError:
+        time.sleep(seconds)
 
 
 def _sleep_until(ledger, fault_id, target_mono, state):
@@ -1240,7 +1522,7 @@ def _sleep_until(ledger, fault_id, target_mono, state):
         wake = min(target_mono, deadline)
         if now >= wake:
             return rec
-        time.sleep(min(SUPERVISOR_POLL, wake - now))
+        _nap(state, min(SUPERVISOR_POLL, wake - now))
 
 
 def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
@@ -1251,7 +1533,7 @@ def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
     while True:
         state["stop"] = False
         mem = state.get("memory") or {"id": fault_id}
-        res = revert_record(ledger, mem, reason, "supervisor", memory=state.get("memory"),
+        res = revert_record(ledger, mem, reason, "supervisor", state.get("runner"), memory=state.get("memory"),
                             only_if_due=only_if_due)
         if res.get("renewed"):
             return False
@@ -1263,7 +1545,7 @@ def _revert_until_done(ledger, fault_id, reason, state, only_if_due=False):
         state["memory"] = rec
         end = time.monotonic() + retry_delay(res.get("attempts") or 1)
         while time.monotonic() < end and not state.get("stop"):
-            time.sleep(SUPERVISOR_POLL)
+            _nap(state, min(SUPERVISOR_POLL, max(0.0, end - time.monotonic())))
         reason = "retry"
         only_if_due = False
 
@@ -1286,8 +1568,14 @@ def _wait_for_start(ledger, fault_id, state):
         left = start_at - time.time()
         if left <= 0:
             break
+        if not state.get("prepared"):
+            # the nft session is up before the instant: the apply is one round trip
+            state["prepared"] = True
+            if state.get("runner") is not None:
+                state["runner"].prepare(rec.get("apply"))
+            continue
         # wall-clock target (a clock step is followed), short sleeps at the end
-        time.sleep(min(SUPERVISOR_POLL, left) if left > 0.002 else 0.0002)
+        _nap(state, min(SUPERVISOR_POLL, left) if left > 0.002 else 0.0002)
     late = time.time() - start_at
     if late > START_TOLERANCE:
         # this supervisor came too late (e.g. restarted after start_at): never apply late silently
@@ -1303,9 +1591,9 @@ def _wait_for_start(ledger, fault_id, state):
         wall0, mono0 = time.time(), time.monotonic()
         try:
             if (rec.get("schedule") or {}).get("mode") != "flap":
-                execute(rec["apply"])
+                execute(rec["apply"], state.get("runner"))
         except Exception as e:  # noqa: BLE001 -- roll back whatever half-applied
-            errors = execute_all(rec["revert"])
+            errors = execute_all(rec["revert"], state.get("runner"))
             ledger.journal(fault_id, "apply_failed", {"error": str(e), "rollback_errors": errors,
                                                       "start_at": start_at})
             ledger.delete(fault_id)
@@ -1339,7 +1627,8 @@ def run_supervisor(state_dir, fault_id):
     me = proc_identity(os.getpid())
     os.ftruncate(lock, 0)
     os.write(lock, json.dumps(me).encode("ascii"))
-    state = {"stop": False, "memory": None}
+    # rule changes of this fault go through one long-lived nft per namespace
+    state = {"stop": False, "memory": None, "runner": SessionRunner()}
 
     def _term(signum, frame):
         state["stop"] = True
@@ -1347,6 +1636,7 @@ def run_supervisor(state_dir, fault_id):
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _wake_on_signals(state)
     try:
         os.nice(SUPERVISOR_NICE)
     except OSError:
@@ -1373,15 +1663,21 @@ def run_supervisor(state_dir, fault_id):
             _revert_until_done(ledger, fault_id, "retry", state)
             return 0
         if rec.get("state") == "scheduled":
+            state["runner"].set_realtime(True)  # the instant: real-time until applied
             rec = _wait_for_start(ledger, fault_id, state)
             if rec is None:
                 return 0
         sched = rec.get("schedule") or {"mode": "hold"}
         if sched.get("mode") == "flap":
+            state["runner"].set_realtime(True)  # every edge on time, whatever else the host runs
             _run_flap(ledger, fault_id, rec, state)
+            state["runner"].set_realtime(False)
             if state["memory"] is not None:
                 _revert_until_done(ledger, fault_id, "schedule_end", state)
         else:
+            state["runner"].set_realtime(False)
+            # a held fault's revert (deadline, or `up` by SIGTERM) is then one round trip
+            state["runner"].prepare(rec.get("revert"))
             while True:
                 rec = _sleep_until(ledger, fault_id, float("inf"), state)
                 if rec is None:
@@ -1390,8 +1686,17 @@ def run_supervisor(state_dir, fault_id):
                 if _revert_until_done(ledger, fault_id, reason, state, only_if_due=True):
                     break
     except _Stop:
+        state["runner"].set_realtime(False)
         _revert_until_done(ledger, fault_id, "signal", state)
+    finally:
+        state["runner"].close()
     return 0
+
+
+def _session_count(state):
+    """nft scripts the supervisor's session runner has answered so far (journalled per flap edge)."""
+    runner = state.get("runner")
+    return runner.stats["session"] if runner is not None else 0
 
 
 def _run_flap(ledger, fault_id, rec, state):
@@ -1405,6 +1710,9 @@ def _run_flap(ledger, fault_id, rec, state):
     t0 = float(sched.get("start_mono", time.monotonic()))
     end = float(rec["deadline_mono"])
     n = int(rec.get("cycle") or 0)
+    if state.get("runner") is not None:
+        # before the grid is anchored: the first edge pays no nft start-up, and its start-up is not late
+        state["runner"].prepare(rec.get("apply"))
     if n == 0 and not rec.get("start_at"):
         # anchor the grid at the moment the schedule really starts (this
         # process's start-up takes a while); the period keeps its length
@@ -1437,7 +1745,8 @@ def _run_flap(ledger, fault_id, rec, state):
             if rec is None:
                 state["memory"] = None
                 return
-            errors = execute_all(rec["apply"])
+            via = _session_count(state)
+            errors = execute_all(rec["apply"], state.get("runner"))
             done = time.monotonic()
             rec["cycle"], rec["phase"] = n, "down"
             ledger.put(rec)
@@ -1445,6 +1754,7 @@ def _run_flap(ledger, fault_id, rec, state):
             ledger.journal(fault_id, "down", {"cycle": n, "scheduled_mono": start_down,
                                               "lag_s": woke - start_down,
                                               "applied_lag_s": done - start_down,
+                                              "nft_session": _session_count(state) - via,
                                               "errors": errors})
         up_at = min(start_down + down_for, end)
         rec = _sleep_until(ledger, fault_id, up_at, state)
@@ -1459,13 +1769,15 @@ def _run_flap(ledger, fault_id, rec, state):
                 return
             # housekeeping (deleting an emptied table) waits for the end of the
             # schedule: only the steps that bring the network up are on the clock
-            errors = execute_all([a for a in rec["revert"] if a["op"] not in HOUSEKEEPING_OPS])
+            via = _session_count(state)
+            errors = execute_all([a for a in rec["revert"] if a["op"] not in HOUSEKEEPING_OPS], state.get("runner"))
             done = time.monotonic()
             rec["phase"] = "up"
             ledger.put(rec)
             state["memory"] = rec
             ledger.journal(fault_id, "up", {"cycle": n, "scheduled_mono": up_at,
                                             "lag_s": woke - up_at, "applied_lag_s": done - up_at,
+                                            "nft_session": _session_count(state) - via,
                                             "errors": errors})
 
 

@@ -226,7 +226,15 @@ def test_two_supervisors_started_for_one_fault_leave_one(state_dir, tmp_path):
     script = rt.install_supervisor(state_dir)
     argv = [sys.executable, script, "--state-dir", state_dir, "--id", "twice"]
     procs = [subprocess.Popen(argv) for _i in range(3)]
-    time.sleep(rt.LOCK_GRAB + 0.5)
+    # the others give up after LOCK_GRAB; their Python start-up comes first (0.5 s at load 10 here)
+    end = time.monotonic() + rt.LOCK_GRAB + 10
+    alive = procs
+    while time.monotonic() < end:
+        alive = [p for p in procs if p.poll() is None]
+        if len(alive) <= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
     alive = [p for p in procs if p.poll() is None]
     assert len(alive) == 1, "one supervisor per fault, got %d" % len(alive)
     holder = rt.supervisor_holder(state_dir, "twice")
