@@ -1503,6 +1503,20 @@ def _nap(state, seconds):
         time.sleep(seconds)
 
 
+def _fresh_record(ledger, fault_id, state):
+    """The record as it is now (kept in ``state["memory"]``), None when it vanished.
+
+    Raises _Stop when a signal asked the supervisor to stop; an unreadable
+    record gives the copy already in memory.
+    """
+    if state.get("stop"):
+        raise _Stop()
+    rec, _bad = _read_or(ledger, fault_id, state["memory"])
+    if rec is not None:
+        state["memory"] = rec
+    return rec
+
+
 def _sleep_until(ledger, fault_id, target_mono, state):
     """Sleep until ``target_mono`` (or the record's deadline) on the monotonic clock.
 
@@ -1511,12 +1525,9 @@ def _sleep_until(ledger, fault_id, target_mono, state):
     unreadable record does not end the wait: the copy in ``state["memory"]`` is used.
     """
     while True:
-        if state.get("stop"):
-            raise _Stop()
-        rec, _bad = _read_or(ledger, fault_id, state["memory"])
+        rec = _fresh_record(ledger, fault_id, state)
         if rec is None:
             return None
-        state["memory"] = rec
         now = time.monotonic()
         deadline = float(rec.get("deadline_mono", target_mono))
         wake = min(target_mono, deadline)
@@ -1558,12 +1569,9 @@ def _wait_for_start(ledger, fault_id, state):
     actual wall and monotonic times and, where chrony runs, the clock's error bound.
     """
     while True:
-        if state.get("stop"):
-            raise _Stop()
-        rec, _bad = _read_or(ledger, fault_id, state["memory"])
+        rec = _fresh_record(ledger, fault_id, state)
         if rec is None:
             return None
-        state["memory"] = rec
         start_at = float(rec["start_at"])
         left = start_at - time.time()
         if left <= 0:
