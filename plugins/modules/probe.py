@@ -59,6 +59,9 @@ description:
     taken from down_at up to recovered_at (or up to the next window / the last
     sample when it never recovered)."
   - A sample's C(ts) is the wall-clock time its attempt started.
+requirements:
+  - PyMySQL (Python library, on the host that runs the module) for O(kind=mysql_replica) and
+    O(kind=mysql_query); the other kinds need only the Python standard library
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
@@ -464,7 +467,9 @@ aborted:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
-from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import MYSQL_BOUNDS, mysql_common_argument_spec
+from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
+    MYSQL_BOUNDS, mysql_common_argument_spec, require_pymysql,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
     LEASE, PORT, SECONDS, TIMESTAMP, Bound, count, checked_module,
@@ -540,6 +545,8 @@ def main():
         if "down_at" not in w:
             module.fail_json(msg="every item of windows needs down_at (and up_at): %r" % (w,), **result)
     if state in ("started", "sampled"):
+        if (p["kind"] or "").startswith("mysql"):
+            require_pymysql(module)  # missing_required_lib, naming the host and its Python
         err = validate(p)
         if err:
             module.fail_json(msg=err, **result)
