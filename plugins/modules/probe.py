@@ -412,6 +412,17 @@ series:
   returned: state=stopped or state=collected
   type: list
   elements: list
+values:
+  description:
+    - "C([[ts, number], ...]) of the successful samples whose value is a number (O(kind=mysql_query):
+      the first column of the first row, e.g. C(SELECT COUNT(*) ...) on a replica): the first and
+      the last sample and both samples around every change. Hand it to M(faultline.chaos.report)'s
+      O(faultline.chaos.report#module:series) to draw the rows present on a replica beside the
+      rows written on the source. Empty for kinds without numeric values."
+  returned: state=stopped or state=collected
+  type: list
+  elements: list
+  sample: [[1767225600.0, 120], [1767225604.9, 120], [1767225605.0, 180], [1767225612.0, 400]]
 windows:
   description:
     - One entry per fault window or flap cycle with C(n), C(down_at), C(up_at),
