@@ -12,6 +12,7 @@ and the pair replicates again afterwards.
 import json
 import os
 
+import pymysql
 import pytest
 
 from support.ansible import LAB_PLAYBOOK
@@ -97,8 +98,8 @@ def check_report(report, svg, duration):
     return obs, after
 
 
-def test_kill_9_of_the_replica_is_restarted_by_the_supervisor_and_nothing_is_lost(srv_lab, run_playbook, tmp_path,
-                                                                                     mysql_srv):
+def test_kill_9_of_the_replica_is_restarted_by_the_supervisor_and_nothing_is_lost(
+        srv_lab, run_playbook, tmp_path, mysql_srv):
     before = pid_of(srv_lab, "replica")
     report, svg = run_case(run_playbook, tmp_path, "replica", "kill", 6)
     obs, after = check_report(report, svg, 6)
@@ -124,7 +125,6 @@ def test_sigstop_of_the_source_is_resumed_at_the_deadline(srv_lab, run_playbook,
 def mysql_srv(srv_lab):
     """After each case: the pair replicates again (both threads running)."""
     yield
-    import pymysql
     r = srv_lab["replica"]
     conn = pymysql.connect(host=r["host"], port=int(r["port"]), user=r["user"], password=r["password"],
                            cursorclass=pymysql.cursors.DictCursor, connect_timeout=5)

@@ -129,7 +129,7 @@ def _number(v):
         f = float(v)
     except (TypeError, ValueError):
         return None
-    if f != f or f in (float("inf"), float("-inf")):
+    if not math.isfinite(f):
         return None
     return int(f) if f == int(f) and abs(f) < 2 ** 53 else f
 
