@@ -54,8 +54,6 @@ ModuleDocFragment.DOCUMENTATION = "options:" + _login_options("login_", "the MyS
   database:
     description: Default database of the connection.
     type: str
-requirements:
-  - PyMySQL (on the host that connects)
 '''
 ModuleDocFragment.SOURCE = "options:" + _login_options("source_", "the source server")
 ModuleDocFragment.DESTINATION = "options:" + _login_options("destination_", "the destination server")

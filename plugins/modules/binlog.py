@@ -25,6 +25,10 @@ description:
     or C(SHOW MASTER STATUS)).
   - Refuses before damaging anything when the binlog does not exist, cannot be
     changed, or its backup would not fit.
+requirements:
+  - PyMySQL (Python library, on the host that runs the module), except with O(file) and O(binlog_dir)
+    and no O(target) (then the binlog index is read from disk and the server is not asked)
+  - Linux; root or the owner of the binary logs
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:

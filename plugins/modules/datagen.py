@@ -25,6 +25,10 @@ description:
     C(indeterminate), plus progress events in the shared event shape (source C(datagen)).
   - The background worker stops on its own at O(duration), O(total) or O(lease), also when the
     controller dies.
+requirements:
+  - PyMySQL (Python library, on the host that runs the module; it connects to the server)
+  - mysqlclient (C(MySQLdb), Python library on the same host) only with O(driver=mysqlclient);
+    V(auto) uses it when it is importable and PyMySQL otherwise
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:

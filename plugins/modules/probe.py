@@ -59,6 +59,9 @@ description:
     taken from down_at up to recovered_at (or up to the next window / the last
     sample when it never recovered)."
   - A sample's C(ts) is the wall-clock time its attempt started.
+requirements:
+  - PyMySQL (Python library, on the host that runs the module) for O(kind=mysql_replica) and
+    O(kind=mysql_query); the other kinds need only the Python standard library
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:
@@ -400,6 +403,17 @@ series:
   returned: state=stopped or state=collected
   type: list
   elements: list
+values:
+  description:
+    - "C([[ts, number], ...]) of the successful samples whose value is a number (O(kind=mysql_query):
+      the first column of the first row, e.g. C(SELECT COUNT(*) ...) on a replica): the first and
+      the last sample and both samples around every change. Hand it to M(faultline.chaos.report)'s
+      O(faultline.chaos.report#module:series) to draw the rows present on a replica beside the
+      rows written on the source. Empty for kinds without numeric values."
+  returned: state=stopped or state=collected
+  type: list
+  elements: list
+  sample: [[1767225600.0, 120], [1767225604.9, 120], [1767225605.0, 180], [1767225612.0, 400]]
 windows:
   description:
     - One entry per fault window or flap cycle with C(n), C(down_at), C(up_at),
@@ -455,7 +469,9 @@ aborted:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
-from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import MYSQL_BOUNDS, mysql_common_argument_spec
+from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
+    MYSQL_BOUNDS, mysql_common_argument_spec, require_pymysql,
+)
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import DEFAULT_STATE_DIR, EngineError
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import (
     LEASE, PORT, SECONDS, TIMESTAMP, Bound, count, checked_module,
@@ -531,6 +547,8 @@ def main():
         if "down_at" not in w:
             module.fail_json(msg="every item of windows needs down_at (and up_at): %r" % (w,), **result)
     if state in ("started", "sampled"):
+        if (p["kind"] or "").startswith("mysql"):
+            require_pymysql(module)  # missing_required_lib, naming the host and its Python
         err = validate(p)
         if err:
             module.fail_json(msg=err, **result)

@@ -22,6 +22,8 @@ description:
     process again) is recorded in O(state_dir) and handed to a supervisor that
     reverts it at O(duration) or at the O(lease) end, even if the play dies.
     M(faultline.chaos.restore) reverts it as well.
+requirements:
+  - Linux C(/proc) on the target; no Python library beyond the standard library
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:

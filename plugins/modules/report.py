@@ -81,6 +81,13 @@ options:
     type: list
     elements: str
     default: []
+  host_roles:
+    description:
+      - "What each host is in the pipeline, e.g. C({node1: source, node2: replica}). When events come
+        from two or more hosts, report.md lists the hosts (role, events, sources, first and last
+        event), report.json has them under C(lanes), and the timeline groups the lanes per host
+        under a heading naming the host and this role."
+    type: dict
   metadata:
     description:
       - The seed's metadata table. C(tester) defaults to the user running the module,
@@ -189,8 +196,10 @@ EXAMPLES = r'''
     cycles: "{{ probe_result.windows }}"
     integrity: "{{ verify_result.integrity }}"
     positions: "{{ verify_result.positions }}"
+    host_roles: {db1: source, db2: replica}
     series:
-      rows_source: "{{ datagen_result.series }}"
+      rows written (source db1): "{{ datagen_result.series }}"
+      rows present (replica db2): "{{ replica_rows_probe.values }}"
     events: "{{ fault_result.events | default([]) + probe_result.events }}"
     event_files:
       - "{{ fetched_journal }}"
@@ -277,6 +286,7 @@ def main():
             started=dict(type="raw"),
             finished=dict(type="raw"),
             hosts=dict(type="list", elements="str", default=[]),
+            host_roles=dict(type="dict"),
             metadata=dict(type="dict", default={}),
             checks=dict(type="list", elements="dict", default=[]),
             observations=dict(type="dict"),

@@ -24,6 +24,8 @@ description:
   - With O(positions_before), checks that the source's binlog/GTID position advanced.
   - Returns C(checks) and C(integrity) in the shape of the report contract. Fails when a check fails,
     naming the keys, unless O(fail_on_mismatch=false).
+requirements:
+  - PyMySQL (Python library, on the host that runs the module; it connects to the source and the destination)
 author:
   - faultline.chaos contributors (@faultline)
 extends_documentation_fragment:

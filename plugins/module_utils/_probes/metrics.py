@@ -121,6 +121,39 @@ def series(samples):
     return out
 
 
+def _number(v):
+    """A sample's value as a finite number, else None (text, null, nan, inf)."""
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f == int(f) and abs(f) < 2 ** 53 else f
+
+
+def values(samples):
+    """``[[ts, number], ...]`` of the successful samples whose ``detail.value``
+    is a number (``mysql_query``: the first column of the first row, e.g. a row
+    count): the first and the last, and both samples around every change, so a
+    timeline draws steps where the value changed (a replica's rows over time)."""
+    pts = [[s["ts"], _number((s.get("detail") or {}).get("value"))] for s in samples if s.get("ok")]
+    pts = [p for p in pts if p[1] is not None]
+    out = []
+    for i, p in enumerate(pts):
+        if i == 0:
+            out.append(p)
+        elif p[1] != pts[i - 1][1]:
+            if out[-1] is not pts[i - 1]:
+                out.append(pts[i - 1])
+            out.append(p)
+        elif i == len(pts) - 1:
+            out.append(p)
+    return out
+
+
 def _failed_attempts(samples):
     return [a for s in samples for a in (s.get("detail") or {}).get("attempts") or [] if not a.get("ok")]
 
@@ -232,6 +265,7 @@ def compute(samples, windows, name, kind=None, recover_after=3, host=None):
         ok_ratio=_r(ok / float(len(samples))) if samples else None,
         events=transitions(samples, name, host),
         series=series(samples),
+        values=values(samples),
         windows=per,
         metrics=summarize(per),
     )

@@ -25,7 +25,7 @@ from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
-    HAS_PYMYSQL, connect, connect_params, error_text, pymysql, replica_status,
+    connect, connect_params, error_text, pymysql, replica_status,
 )
 from ansible_collections.faultline.chaos.plugins.module_utils._probes import etcdgw
 
@@ -457,8 +457,6 @@ def validate(params):
         return "kind=%s needs %s" % (kind, ", ".join(missing))
     if kind in ("etcd", "watch"):
         return _validate_etcd(params)
-    if kind.startswith("mysql") and not HAS_PYMYSQL:
-        return "kind=%s needs PyMySQL on the target" % kind
     if kind == "mysql_query" and params.get("expect"):
         try:
             re.compile(params["expect"])

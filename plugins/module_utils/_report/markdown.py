@@ -114,6 +114,21 @@ def metadata_table(report, template):
     return lines
 
 
+def lanes_block(lanes):
+    """Where the events came from, when more than one host sent any."""
+    if len(lanes or []) < 2:
+        return []
+    lines = ["**Hosts:** events of every host merged on one time axis (each host's own UTC wall clock; "
+             "the timeline has one group of lanes per host)", "",
+             "| Host | Role | Events | Sources | First event | Last event |",
+             "|------|------|--------|---------|-------------|------------|"]
+    for lane in lanes:
+        lines.append("| %s | %s | %d | %s | %s | %s |" % (
+            cell(lane["host"]), cell(lane.get("role") or "-"), lane["events"], cell(", ".join(lane["sources"])),
+            cell(lane["first"]), cell(lane["last"])))
+    return lines
+
+
 def configuration_block(conf, template):
     if not conf:
         return []
@@ -334,6 +349,8 @@ def render(report, files, extra_notes=()):
              "", "---", "", "## Test Execution Log", "",
              "### Run %s - %s" % (run, (report["started"] or "")[:10]), ""]
     lines += metadata_table(report, template)
+    if len(report.get("lanes") or []) > 1:
+        lines += [""] + lanes_block(report["lanes"])
     if report.get("aborted"):
         lines += [""] + aborted_block(report["aborted"])
     blocks = {

@@ -349,7 +349,38 @@ def normalize_aborted(value):
             "run_id": None if value.get("run_id") is None else str(value["run_id"])}
 
 
-def build_report(params, now, tester, event_count=0, first_event_ts=None, aborted=None):
+def host_lanes(events, hosts=(), roles=None):
+    """One lane per host that sent events, in the order of ``hosts`` (the play's),
+    then by each host's first event: ``{host, role, events, sources, first, last}``
+    (times ISO 8601 UTC; every host's own wall clock, on one axis)."""
+    roles = roles or {}
+    per = {}
+    for ev in events or []:
+        host = ev.get("host")
+        if host is None or ev.get("ts") is None:
+            continue
+        lane = per.setdefault(str(host), {"n": 0, "sources": set(), "first": ev["ts"], "last": ev["ts"]})
+        lane["n"] += 1
+        lane["sources"].add(str(ev.get("source")))
+        lane["first"], lane["last"] = min(lane["first"], ev["ts"]), max(lane["last"], ev["ts"])
+    order = [str(h) for h in hosts]
+    keys = sorted(per, key=lambda h: (order.index(h) if h in order else len(order), per[h]["first"], h))
+    return [{"host": h, "role": roles.get(h), "events": per[h]["n"], "sources": sorted(per[h]["sources"]),
+             "first": to_iso(per[h]["first"]), "last": to_iso(per[h]["last"])} for h in keys]
+
+
+def normalize_roles(value):
+    """``host_roles``: {host: role text}."""
+    value = _require_dict(value, "host_roles") or {}
+    out = {}
+    for k, v in value.items():
+        if v is None or isinstance(v, (dict, list)):
+            raise ReportError("host_roles.%s must be a text such as 'source' or 'replica', got %r" % (k, v))
+        out[str(k)] = str(v)
+    return out
+
+
+def build_report(params, now, tester, event_count=0, first_event_ts=None, aborted=None, events=None):
     """Validate the module parameters and return (report dict, context dict).
 
     ``aborted`` (e.g. from :func:`find_abort` over the events) is used when the
@@ -384,6 +415,7 @@ def build_report(params, now, tester, event_count=0, first_event_ts=None, aborte
     if aborted is not None:
         result = ABORTED
     hosts = [str(h) for h in _as_list(params.get("hosts"), "hosts")]
+    roles = normalize_roles(params.get("host_roles"))
     configuration = _require_dict(params.get("configuration"), "configuration")
     extra = _require_dict(params.get("extra"), "extra")
     series = normalize_series(params.get("series"))
@@ -396,6 +428,8 @@ def build_report(params, now, tester, event_count=0, first_event_ts=None, aborte
         "finished": to_iso(finished),
         "duration_s": round(finished - started, 3),
         "hosts": hosts,
+        "host_roles": roles or None,
+        "lanes": host_lanes(events, hosts, roles),
         "metadata": metadata,
         "checks": checks,
         "observations": normalize_observations(params.get("observations")),

@@ -258,16 +258,15 @@ def render(report, context, events):
     others = sorted({e["source"] for e in timed} - {"fault", "probe", "datagen", "verify", "guard"}, key=str)
     markers += [(src, group(timed, src)) for src in others]
 
-    lanes = []  # (label, kind, payload)
+    entries = []  # (host, source, id, kind, payload)
     for key in sorted(faults, key=lambda k: (str(k[0]), str(k[1]))):
-        lanes.append((_label(key[0], key[1], "fault"), "fault", faults[key]))
-    if cyc_times:
-        lanes.append(("cycles (measured)", "cycles", cyc_times))
+        entries.append((key[0], "fault", key[1], "fault", faults[key]))
     for key in sorted(probes, key=lambda k: (str(k[0]), str(k[1]))):
-        lanes.append((_label(key[0], key[1], "probe"), "probe", probes[key]))
+        entries.append((key[0], "probe", key[1], "probe", probes[key]))
     for src, groups in markers:
         for key in sorted(groups, key=lambda k: (str(k[0]), str(k[1]))):
-            lanes.append((_label(key[0], key[1], src or "event"), "marker", (src, groups[key])))
+            entries.append((key[0], src or "event", key[1], "marker", (src, groups[key])))
+    lanes = _arrange(entries, cyc_times, report.get("lanes") or [], report.get("host_roles") or {})
 
     top = 112
     lanes_bottom = top + max(1, len(lanes)) * (LANE_H + LANE_GAP)
@@ -311,6 +310,9 @@ def render(report, context, events):
 
     for i, (label, kind, payload) in enumerate(lanes):
         y = top + i * (LANE_H + LANE_GAP)
+        if kind == "host":
+            out += _draw_host(label, y)
+            continue
         small = ' font-size="10"' if len(label) > LABEL_FIT else ""
         out.append('<text x="%d" y="%d" text-anchor="end"%s>%s</text>'
                    % (LEFT - 10, y + LANE_H // 2 + 4, small, _t(label)))
@@ -325,6 +327,38 @@ def render(report, context, events):
     out += _abort_marker(report.get("aborted"), axis, top, bottom)
     out.append('</svg>')
     return "\n".join(out) + "\n"
+
+
+def _arrange(entries, cyc_times, host_lanes, roles):
+    """[(label, kind, payload)]: by kind (faults, cycles, probes, markers) with the
+    host in each label; with events from two or more hosts, one group per host
+    (a heading naming the host and its role, then its lanes), in the report's
+    host order, so each host's lane is named once and cause and effect line up."""
+    cycles = [("cycles (measured)", "cycles", cyc_times)] if cyc_times else []
+    if len(host_lanes) < 2:
+        faults = [e for e in entries if e[3] == "fault"]
+        rest = [e for e in entries if e[3] != "fault"]
+        return [(_label(h, i, s), k, p) for h, s, i, k, p in faults] + cycles + \
+            [(_label(h, i, s), k, p) for h, s, i, k, p in rest]
+    lanes = list(cycles)
+    for host in [lane["host"] for lane in host_lanes] + [None]:
+        mine = [e for e in entries if (None if e[0] is None else str(e[0])) == host]
+        if not mine:
+            continue
+        if host is None:
+            head = "no host"
+        else:
+            head = "host %s" % host + (" — %s" % roles[host] if roles.get(host) else "")
+        lanes.append((head, "host", host))
+        lanes += [(_label(None, i, s), k, p) for _h, s, i, k, p in mine]
+    return lanes
+
+
+def _draw_host(label, y):
+    """A host's heading row: its name (and role) and a rule across the plot."""
+    return ['<rect x="8" y="%d" width="%d" height="%d" fill="#e3ebf7" fill-opacity="0.7"/>' % (y, WIDTH - 8 - RIGHT, LANE_H),
+            '<text x="16" y="%d" font-size="13" font-weight="bold" fill="#1f3b73">%s</text>'
+            % (y + LANE_H // 2 + 5, _t(label))]
 
 
 def _abort_marker(aborted, axis, top, bottom):

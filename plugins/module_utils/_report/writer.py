@@ -30,7 +30,7 @@ def build(params, now, tester):
     """Return (report, {kind: text}, warnings). Raises ReportError on bad input."""
     events, warnings = merge([params.get("events") or []], params.get("event_files") or [])
     report, context = build_report(params, now, tester, event_count=len(events), first_event_ts=first_ts(events),
-                                   aborted=find_abort(events))
+                                   aborted=find_abort(events), events=events)
     notes = list(warnings)
     failed = [c for _s, c in all_checks(report) if not c["passed"]]
     if context["result_requested"] == "PASS" and failed:

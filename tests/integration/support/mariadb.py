@@ -9,8 +9,14 @@ signals only processes started here or recorded in ``pids`` (a fault that
 restarted the server: add the new pid), and the pidfile's pid only while its
 command line is this server's.
 
-Used by the ``mariadb_pair`` fixture of tests/integration/conftest.py and by
-benchmarks/ (``make_pair``).
+``Pair(..., hosts=[(address, netns), (address, netns)])`` puts each server in
+a network namespace of roles/lab_hosts, bound to that host's address (the
+source on one lab host, the replica on another, replicating over the lab
+bridge); the test reaches them through their unix sockets (the filesystem is
+shared), the lab hosts over TCP as ``REMOTE_USER``.
+
+Used by the ``mariadb_pair`` fixture of tests/integration/conftest.py, by
+tests/integration/test_remote_modules.py and by benchmarks/ (``make_pair``).
 """
 import os
 import shutil
@@ -30,6 +36,8 @@ from .util import reap, read_pidfile, wait_for
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
 REPL_USER, REPL_PASSWORD = "repl", "replpw"
+# the login of the lab hosts (from 198.18.0.0/24) to a pair with ``hosts``
+REMOTE_USER, REMOTE_PASSWORD, REMOTE_HOSTS = "chaos", "chaospw", "198.18.0.%"
 # Options for throughput (benchmarks); the test pair is small by default.
 SERVER_OPTS = [
     "--innodb-buffer-pool-size=256M",
@@ -49,8 +57,11 @@ class Server(object):
     """One mariadbd: ``install()``, ``start()``/``stop(sig)`` (both return time.time()),
     ``sql(*statements)`` -> tuples of the last one, ``query(sql, *args)`` -> dict rows."""
 
-    def __init__(self, base, name, port, server_id, options=(), max_binlog_size=4096):
+    def __init__(self, base, name, port, server_id, options=(), max_binlog_size=4096, address="127.0.0.1",
+                 netns=None):
+        """``netns``: start the server inside that network namespace, bound to ``address``."""
         self.name, self.port, self.server_id = name, port, server_id
+        self.address, self.netns = address, netns
         self.dir = os.path.join(base, name)
         self.datadir = os.path.join(self.dir, "data")
         self.cnf = os.path.join(self.dir, "my.cnf")
@@ -69,7 +80,7 @@ class Server(object):
         os.makedirs(os.path.dirname(self.binlog_base), exist_ok=True)
         lines = [
             "[mysqld]", "user=root", "datadir=%s" % self.datadir, "port=%d" % self.port,
-            "bind-address=127.0.0.1", "socket=%s" % self.socket, "pid-file=%s" % self.pidfile,
+            "bind-address=%s" % self.address, "socket=%s" % self.socket, "pid-file=%s" % self.pidfile,
             "log-error=%s" % os.path.join(self.dir, "error.log"), "server-id=%d" % self.server_id,
             "skip-name-resolve", "log-bin=%s" % self.binlog_base, "binlog-format=ROW",
             "max_binlog_size=%d" % self.max_binlog_size, "innodb_buffer_pool_size=16M",
@@ -87,14 +98,15 @@ class Server(object):
                        check=True, capture_output=True, timeout=120)
 
     def start(self, timeout=60):
-        if port_open("127.0.0.1", self.port, 0.3):
+        if port_open(self.address, self.port, 0.3):
             raise RuntimeError("port %d is already in use" % self.port)
+        wrap = ["ip", "netns", "exec", self.netns] if self.netns else []  # ip netns exec execs: same pid
         with open(os.path.join(self.dir, "stdout.log"), "ab") as log:
-            p = subprocess.Popen(self.start_argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            p = subprocess.Popen(wrap + self.start_argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
         self.pids.add(p.pid)
         end = time.monotonic() + timeout
-        while not port_open("127.0.0.1", self.port, 0.3):
+        while not port_open(self.address, self.port, 0.3):
             if p.poll() is not None:
                 raise RuntimeError("mariadbd %s exited: see %s/error.log" % (self.name, self.dir))
             if time.monotonic() > end:
@@ -137,7 +149,9 @@ class Server(object):
         return time.time()
 
     def connect(self, **kw):
-        return pymysql.connect(host="127.0.0.1", port=self.port, user="root", password="",
+        if self.netns:  # root is root@localhost: through the socket, which every namespace shares
+            kw["unix_socket"] = self.socket
+        return pymysql.connect(host=self.address, port=self.port, user="root", password="",
                                autocommit=True, connect_timeout=5, **kw)
 
     def sql(self, *statements):
@@ -170,21 +184,28 @@ class Pair(object):
     After ``start()`` the source has ``flt.t (id, pad)`` with 5 rows, replicated.
     """
 
-    def __init__(self, source_port, replica_port, options=(), max_binlog_size=4096):
+    def __init__(self, source_port, replica_port, options=(), max_binlog_size=4096, hosts=None):
+        """``hosts``: ``[(address, netns) of the source, (address, netns) of the replica]``."""
         self.base = tempfile.mkdtemp(prefix="faultline-pair-")
-        self.source = Server(self.base, "source", source_port, 1, options, max_binlog_size)
-        self.replica = Server(self.base, "replica", replica_port, 2, options, max_binlog_size)
+        where = [dict(address=a, netns=n) for a, n in hosts] if hosts else [{}, {}]
+        self.source = Server(self.base, "source", source_port, 1, options, max_binlog_size, **where[0])
+        self.replica = Server(self.base, "replica", replica_port, 2, options, max_binlog_size, **where[1])
+        self.remote = bool(hosts)
 
     def start(self):
         try:
-            for port in (self.source.port, self.replica.port):
-                if port_open("127.0.0.1", port, 0.3):
-                    raise RuntimeError("port %d is already in use" % port)
+            for s in (self.source, self.replica):
+                if port_open(s.address, s.port, 0.3):
+                    raise RuntimeError("port %d is already in use" % s.port)
             for s in (self.source, self.replica):
                 s.install()
                 s.start()
-            self.source.sql("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (REPL_USER, REPL_PASSWORD),
-                            "GRANT REPLICATION SLAVE ON *.* TO '%s'@'127.0.0.1'" % REPL_USER,
+            repl_from = REMOTE_HOSTS if self.remote else "127.0.0.1"
+            users = ["CREATE USER '%s'@'%s' IDENTIFIED BY '%s'" % (REMOTE_USER, REMOTE_HOSTS, REMOTE_PASSWORD),
+                     "GRANT ALL ON *.* TO '%s'@'%s'" % (REMOTE_USER, REMOTE_HOSTS)] if self.remote else []
+            self.source.sql("CREATE USER '%s'@'%s' IDENTIFIED BY '%s'" % (REPL_USER, repl_from, REPL_PASSWORD),
+                            "GRANT REPLICATION SLAVE ON *.* TO '%s'@'%s'" % (REPL_USER, repl_from),
+                            *users,
                             "CREATE DATABASE flt",
                             "CREATE TABLE flt.t (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(255))")
             self.start_replication()
@@ -197,8 +218,9 @@ class Pair(object):
 
     def start_replication(self):
         self.replica.sql(
-            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', "
-            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1" % (self.source.port, REPL_USER, REPL_PASSWORD),
+            "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', "
+            "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1" % (
+                self.source.address, self.source.port, REPL_USER, REPL_PASSWORD),
             "START SLAVE")
         self.wait_running()
 

@@ -71,6 +71,17 @@ def test_series_run_length_with_last_sample():
     assert metrics.series([]) == []
 
 
+def test_values_step_where_the_number_changes_and_skip_failures_and_text():
+    rows = ["5", "5", "5", None, "7", "7", "9", "x", "9", "nan", "12"]
+    samples = [{"ts": 100.0 + i, "ok": v is not None, "detail": {"value": v}} for i, v in enumerate(rows)]
+    # first, both sides of every change, last; failed samples (None), text and nan carry no value
+    assert metrics.values(samples) == [[100.0, 5], [102.0, 5], [104.0, 7], [105.0, 7], [106.0, 9],
+                                       [108.0, 9], [110.0, 12]]
+    assert metrics.values([{"ts": 1.0, "ok": True, "detail": {"value": "2.5"}}]) == [[1.0, 2.5]]
+    assert metrics.values(samples_from("111")) == []  # a tcp probe has no values
+    assert metrics.compute(samples, [], "rows")["values"] == metrics.values(samples)
+
+
 # -- per-window metrics ---------------------------------------------------------
 
 def test_single_window_detect_recover_retries():

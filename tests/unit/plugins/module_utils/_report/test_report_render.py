@@ -205,3 +205,72 @@ def test_100k_events_stay_bounded():
     assert len(list(root.iter(NS + "rect"))) < 3 * svg.PLOT
     (line,) = list(root.iter(NS + "polyline"))
     assert len(line.get("points").split()) <= 3 * svg.PLOT
+
+
+# ------------------------------------------------------------ across hosts
+def cross_host_events():
+    """A reject on the source's host (node1), the pipeline probed on the replica's host
+    (node2), datagen on the application's host (node3): three journals, one run."""
+    ev = [{"ts": T0 + 12, "host": "node1", "source": "fault", "id": "net_reject_3306", "event": "down", "detail": {}},
+          {"ts": T0 + 32, "host": "node1", "source": "fault", "id": "net_reject_3306", "event": "reverted",
+           "detail": {"by": "supervisor"}},
+          {"ts": T0 + 2, "host": "node2", "source": "probe", "id": "tc004", "event": "ok", "detail": {}},
+          {"ts": T0 + 13.5, "host": "node2", "source": "probe", "id": "tc004", "event": "error",
+           "detail": {"error": "error reconnecting to master"}},
+          {"ts": T0 + 33, "host": "node2", "source": "probe", "id": "tc004", "event": "ok", "detail": {}},
+          {"ts": T0 + 60, "host": "controller", "source": "verify", "id": "v", "event": "checked",
+           "detail": {"passed": True}}]
+    ev += [{"ts": T0 + 1 + i, "host": "node3", "source": "datagen", "id": "tc004-run", "event": "progress",
+            "detail": {"acked": 10 * (i + 1)}} for i in range(0, 50, 5)]
+    return ev
+
+
+def test_events_of_every_host_on_one_axis_with_a_named_group_per_host():
+    written = [[T0 + i, 10.0 * i] for i in range(0, 51)]
+    present = [[T0, 0], [T0 + 12, 120], [T0 + 33, 120], [T0 + 34, 330], [T0 + 51, 500]]
+    report, texts, _w = build(hosts=["node3", "node1", "node2", "controller"], events=cross_host_events(),
+                              host_roles={"node1": "source", "node2": "replica", "node3": "application"},
+                              series={"rows written (source node1)": written,
+                                      "rows present (replica node2)": present})
+    lanes = report["lanes"]
+    assert [lane["host"] for lane in lanes] == ["node3", "node1", "node2", "controller"]  # the play's order
+    by = {lane["host"]: lane for lane in lanes}
+    assert by["node1"]["role"] == "source" and by["node1"]["events"] == 2 and by["node1"]["sources"] == ["fault"]
+    assert by["node2"]["first"] == "2026-02-10T12:00:02.000Z" and by["node2"]["last"] == "2026-02-10T12:00:33.000Z"
+    assert by["controller"]["role"] is None
+    assert json.loads(texts["json"])["lanes"] == lanes
+    md = texts["md"]
+    assert "| node1 | source | 2 | fault | 2026-02-10T12:00:12.000Z | 2026-02-10T12:00:32.000Z |" in md
+    assert "| controller | - | 1 | verify |" in md
+    # events.jsonl: every host's events, merged by time
+    ts = [json.loads(line)["ts"] for line in texts["events"].splitlines()]
+    assert ts == sorted(ts) and len(ts) == len(cross_host_events())
+    # the timeline: one heading per host (in the play's order, with its role), its lanes below it
+    root = svg_root(texts)
+    labels = [t.text for t in root.iter(NS + "text") if t.get("text-anchor") == "end" or
+              t.get("font-weight") == "bold" and (t.text or "").startswith("host ")]
+    heads = [lab for lab in labels if lab.startswith("host ")]
+    assert heads == ["host node3 — application", "host node1 — source", "host node2 — replica", "host controller"]
+    order = [lab for lab in labels if lab.startswith("host ") or lab.split(" ")[0] in ("fault", "probe", "datagen",
+                                                                                       "verify")]
+    assert order.index("fault net_reject_3306") == order.index("host node1 — source") + 1
+    assert order.index("probe tc004") == order.index("host node2 — replica") + 1
+    assert not [lab for lab in labels if " @ " in lab]  # the heading names the host, once
+    # the rows written on the source and the rows present on the replica, side by side
+    legend = [t.text for t in root.iter(NS + "text") if (t.text or "").startswith("rows ")]
+    assert "rows written (source node1) (last 500)" in legend and "rows present (replica node2) (last 500)" in legend
+    assert len(list(root.iter(NS + "polyline"))) == 2
+
+
+def test_one_host_keeps_the_host_in_each_lane_label_and_no_hosts_table():
+    report, texts, _w = build(events=flap_events(1))
+    assert [lane["host"] for lane in report["lanes"]] == ["lab"]
+    assert "**Hosts:**" not in texts["md"]
+    labels = [t.text for t in svg_root(texts).iter(NS + "text") if t.get("text-anchor") == "end"]
+    assert "fault net_reject_ab12 @ lab" in labels and not [lab for lab in labels if lab.startswith("host ")]
+
+
+def test_host_roles_must_be_text():
+    with pytest.raises(Exception) as e:
+        build(host_roles={"node1": ["source"]})
+    assert "host_roles.node1" in str(e.value)
