@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -188,7 +189,13 @@ def run_fault(inventory, variant, n, tmp, start_lead=None):
     return res
 
 
+def _terminated(signum, _frame):
+    # SIGTERM (e.g. from timeout) ends the run through the finally blocks: the lab still comes down
+    raise SystemExit("terminated by signal %d" % signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, _terminated)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hosts", default="10,50,100", help="comma-separated host counts (default 10,50,100)")
     ap.add_argument("--variants", default="shipped", help="comma-separated, of: " + ", ".join(VARIANTS))
