@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """One fault plus its revert on N lab hosts over SSH, and the lab's own up/down.
 
     .venv/bin/python benchmarks/hosts_bench.py --hosts 100                 # shipped settings + start_at skew
@@ -237,7 +236,7 @@ def main():
                         r = run_fault(inventory, v, n, tmp)
                         log("N=%d %-18s apply %.2f s + revert %.2f s = %.2f s (playbook %.1f s, prep %.1f s), "
                             "reverted on %d hosts" % (n, v, r["apply_s"], r["revert_s"], r["apply_revert_s"],
-                                                     r["playbook_s"], r["prep_s"], r["hosts_reverted"]))
+                                                      r["playbook_s"], r["prep_s"], r["hosts_reverted"]))
                         rows.append(("apply+revert " + v, n, "%.2f s (playbook %.1f s, prep %.1f s)"
                                      % (r["apply_revert_s"], r["playbook_s"], r["prep_s"])))
                         failed |= r["hosts_reverted"] != n

@@ -118,12 +118,16 @@ EXAMPLES = r'''
 
 RETURN = r'''
 created:
-  description: What was created or changed (in check mode, would be), by kind (C(dir), C(host_key), C(file), C(bridge), C(netns), C(veth), C(address), C(link_up), C(sshd)).
+  description:
+    - What was created or changed (in check mode, would be), by kind (C(dir), C(host_key),
+      C(file), C(bridge), C(netns), C(veth), C(address), C(link_up), C(sshd)).
   returned: always
   type: dict
   sample: {"netns": ["flt-node1"], "sshd": ["node1"]}
 removed:
-  description: What was removed (in check mode, would be), by kind (C(sshd), C(process), C(netns), C(veth), C(bridge), C(etc_dir)).
+  description:
+    - What was removed (in check mode, would be), by kind (C(sshd), C(process),
+      C(netns), C(veth), C(bridge), C(etc_dir)).
   returned: always
   type: dict
   sample: {"netns": ["flt-node1"], "sshd": ["node1 (pid 4242)"]}
@@ -141,7 +145,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
 import traceback
 
@@ -437,22 +440,19 @@ class Lab(object):
 
     def up_sshd(self):
         p = self.p
-        procs = []
+        failed = []
         for node in p["nodes"]:
             if sshd_pid(node, p["sshd"]):
                 continue
             self.note(self.created, "sshd", node["name"])
             if self.check:
                 continue
-            procs.append((node, subprocess.Popen(
+            # sshd detaches at once (pidfile): one short command per node
+            rc, out, err = self.m.run_command(
                 ["ip", "netns", "exec", node["netns"], "unshare", "--mount", "--uts", "--propagation", "slave",
-                 "sh", node["start_script"]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, close_fds=True)))
-        failed = []
-        for node, proc in procs:
-            out = proc.communicate()[0]
-            if proc.returncode != 0:
-                failed.append("%s (rc %s): %s" % (node["name"], proc.returncode, out.decode("utf-8", "replace")[-300:]))
+                 "sh", node["start_script"]])
+            if rc != 0:
+                failed.append("%s (rc %s): %s" % (node["name"], rc, (out + err)[-300:]))
         if failed:
             raise Fail("sshd did not start on " + "; ".join(failed))
         if self.check:
