@@ -79,8 +79,8 @@ def playbook(args, extra_env=None, extra_vars=None, inventory=None, timeout=600)
                         timeout=timeout, check=False)
     wall = time.monotonic() - t0
     if cp.returncode != 0:
-        raise RuntimeError("%s failed (rc %s):\n%s\n%s" % (" ".join(cmd[:4]), cp.returncode,
-                                                          cp.stdout[-4000:], cp.stderr[-2000:]))
+        raise RuntimeError("%s failed (rc %s):\n%s\n%s"
+                           % (" ".join(cmd[:4]), cp.returncode, cp.stdout[-4000:], cp.stderr[-2000:]))
     return wall
 
 
