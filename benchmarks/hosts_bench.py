@@ -75,13 +75,36 @@ def playbook(args, extra_env=None, extra_vars=None, inventory=None, timeout=600)
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     t0 = time.monotonic()
-    cp = subprocess.run(cmd, cwd=ROOT, env=env_for(extra_env or {}), capture_output=True, text=True,
-                        timeout=timeout, check=False)
+    # its own process group: ansible-playbook's forks go with it when the run is cut short
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(extra_env or {}), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        stop_group(proc)
+        raise
     wall = time.monotonic() - t0
-    if cp.returncode != 0:
+    if proc.returncode != 0:
         raise RuntimeError("%s failed (rc %s):\n%s\n%s"
-                           % (" ".join(cmd[:4]), cp.returncode, cp.stdout[-4000:], cp.stderr[-2000:]))
+                           % (" ".join(cmd[:4]), proc.returncode, out[-4000:], err[-2000:]))
     return wall
+
+
+def stop_group(proc):
+    """TERM, then KILL, the process group of ``proc`` (a playbook this script started)."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+            os.killpg(proc.pid, 0)  # forks of it still there?
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(0.5)
 
 
 # --------------------------------------------------------------------------
