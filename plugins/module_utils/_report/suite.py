@@ -153,10 +153,10 @@ def key_figures(report):
     out = ["%d/%d checks" % (sum(1 for _s, c in pairs if c.get("passed")), len(pairs))]
     sections = report.get("sections") or []
     if sections:
-        out.append("%d sections" % len(sections))
+        out.append("%d section%s" % (len(sections), "" if len(sections) == 1 else "s"))
     cycles = len(report.get("cycles") or []) + sum(len(s.get("cycles") or []) for s in sections)
     if cycles:
-        out.append("%d cycles" % cycles)
+        out.append("%d cycle%s" % (cycles, "" if cycles == 1 else "s"))
     obs = _observations(report)
     many = len(obs) > 1
     for key, label in (("time_to_detect_s", "detect"), ("time_to_recover_s", "recover")):
@@ -358,7 +358,15 @@ def _panel_lanes(events):
     others = [e for e in timed if e["source"] not in ("fault", "probe")]
     return [("faults (%d)" % len(faults), "fault", merged),
             ("probes (%d)" % len(svg.group(timed, "probe")), "probe", probes),
-            ("datagen, verify, other", "marker", ("other", others))]
+            ("datagen, verify, other", "markers", others)]
+
+
+def _draw_markers(evs, axis, y, end):
+    """Every non-fault, non-probe event on one lane, each source in its own colour and shape."""
+    out = []
+    for src in sorted({e["source"] or "" for e in evs}):
+        out += svg._draw_marker((src, [e for e in evs if (e["source"] or "") == src]), axis, y, end)  # pylint: disable=protected-access
+    return out
 
 
 def render_svg(suite, cases, started, finished):
@@ -368,7 +376,7 @@ def render_svg(suite, cases, started, finished):
     panel_h = 44 + len(PANEL_LANES) * lane_step + 26
     gantt_top = 104
     gantt_bottom = gantt_top + max(1, len(cases)) * GANTT_ROW
-    panels_top = gantt_bottom + 64
+    panels_top = gantt_bottom + 80
     height = panels_top + max(1, len(cases)) * panel_h + 20
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s font-size="12">'
@@ -402,16 +410,25 @@ def render_svg(suite, cases, started, finished):
             out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s" fill-opacity="0.8"><title>%s</title></rect>'
                        % (x0, y + 3, max(2.0, x1 - x0), GANTT_ROW - 6, color,
                           _t("%s %s %s → %s" % (row["name"], row["result"], clock(cs), clock(cf)))))
-            out.append('<text x="%.1f" y="%d" font-size="11" fill="%s">%s</text>'
-                       % (min(x1 + 6, left + plot - 120), y + 15, color,
-                          _t("%s %.0f s" % (row["result"], cf - cs))))
+            label = "%s %.0f s" % (row["result"], cf - cs)
+            # right of the bar, else left of it, else (a bar across the whole axis) inside it
+            room = 7 * len(label) + 6
+            if x1 + room <= left + plot:
+                x, anchor, fill = x1 + 6, "start", color
+            elif x0 - room >= left:
+                x, anchor, fill = x0 - 6, "end", color
+            else:
+                x, anchor, fill = x1 - 6, "end", "#ffffff"
+            out.append('<text x="%.1f" y="%d" font-size="11" fill="%s" text-anchor="%s">%s</text>'
+                       % (x, y + 15, fill, anchor, _t(label)))
     # one panel per case, each on its own axis
     for i, (row, case) in enumerate(zip(suite["cases"], cases)):
         out += _panel(row, case, panels_top + i * panel_h, lane_step)
-    out.append('<text x="%d" y="%d" font-size="11" fill="#555">%s</text>' % (
-        16, panels_top - 22, _t("Below, one timeline per case, each on its own axis (seconds from the case's start). "
-                                "Red: fault windows; green/red: probe ok/error; dots: datagen, verify and "
-                                "other events (red when they failed).")))
+    for k, line in enumerate((
+            "Below, one timeline per case, each on its own axis (seconds from the case's start).",
+            "Red boxes: fault windows (dashed: no end recorded) · green/red: probe ok/error · blue dots: datagen · "
+            "purple diamonds: verify · grey: other events (red when they failed)")):
+        out.append('<text x="16" y="%d" font-size="11" fill="#555">%s</text>' % (panels_top - 32 + 14 * k, _t(line)))
     out.append('</svg>')
     return "\n".join(out) + "\n"
 
@@ -446,5 +463,6 @@ def _panel(row, case, top, lane_step):
                    % (svg.LEFT - 10, y + svg.LANE_H // 2 + 4, _t(label)))
         out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f7f7f7" stroke="#e0e0e0"/>'
                    % (svg.LEFT, y, svg.PLOT, svg.LANE_H))
-        out += svg._DRAW[kind](payload, axis, y, end)  # pylint: disable=protected-access
+        draw = _draw_markers if kind == "markers" else svg._DRAW[kind]  # pylint: disable=protected-access
+        out += draw(payload, axis, y, end)
     return out
