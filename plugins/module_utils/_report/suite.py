@@ -246,6 +246,11 @@ def build(params, now):
     return suite, texts, path
 
 
+def title(suite):
+    """'faultline.chaos suite' (the default name) or 'faultline.chaos suite <name>'."""
+    return "faultline.chaos suite" + ("" if suite["name"] == "suite" else " " + suite["name"])
+
+
 def summary(suite, path):
     counts = ", ".join("%d %s" % (n, k) for k, n in suite["counts"].items() if n)
     failed = [r["name"] for r in suite["cases"] if r["result"] != "PASS"]
@@ -261,7 +266,7 @@ def summary(suite, path):
 # --------------------------------------------------------------------------
 
 def render_md(suite):
-    lines = ["# Suite %s: %s" % (suite["name"], suite["result"]), "",
+    lines = ["# %s: %s" % (title(suite), suite["result"]), "",
              "%s → %s UTC, %.1f s wall, %d cases (%s)." % (
                  suite["started"], suite["finished"], suite["wall_s"], len(suite["cases"]),
                  ", ".join("%d %s" % (n, k) for k, n in suite["counts"].items() if n) or "none"),
@@ -352,7 +357,10 @@ def _panel_lanes(events):
     """[(label, kind, payload)]: all fault windows on one lane, all probes on one, other events on one."""
     timed = [e for e in events if e["ts"] is not None]
     faults = svg.fault_windows(timed)
-    merged = {"windows": sorted(w for lane in faults.values() for w in lane["windows"]),
+    windows = sorted(w for lane in faults.values() for w in lane["windows"])
+    if len(faults) > 1:  # several faults on one lane: number the windows in time order, not by their own cycles
+        windows = [(s, e, None) for s, e, _c in windows]
+    merged = {"windows": windows,
               "marks": sorted(m for lane in faults.values() for m in lane["marks"])}
     probes = [e for e in timed if e["source"] == "probe"]
     others = [e for e in timed if e["source"] not in ("fault", "probe")]
@@ -381,10 +389,10 @@ def render_svg(suite, cases, started, finished):
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s font-size="12">'
            % (width, height, width, height, svg.FONT),
-           '<title>%s</title>' % _t("suite %s: %s" % (suite["name"], suite["result"])),
+           '<title>%s</title>' % _t("%s: %s" % (title(suite), suite["result"])),
            '<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (width, height),
            '<text x="16" y="28" font-size="18" font-weight="bold">%s <tspan fill="%s">%s</tspan></text>'
-           % (_t("Suite %s —" % suite["name"]), RESULT_COLORS.get(suite["result"], "#000"), _t(suite["result"])),
+           % (_t("%s —" % title(suite)), RESULT_COLORS.get(suite["result"], "#000"), _t(suite["result"])),
            '<text x="16" y="48" fill="#555">%s</text>' % _t("%s → %s UTC · %.0f s wall · %d cases" % (
                suite["started"], suite["finished"], suite["wall_s"], len(cases))),
            '<text x="16" y="%d" font-weight="bold">%s</text>' % (gantt_top - 26, _t(

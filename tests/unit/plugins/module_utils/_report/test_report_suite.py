@@ -70,7 +70,7 @@ def test_a_failed_and_a_missing_case_make_the_suite_fail_and_every_case_is_repor
 def test_suite_md_has_one_row_per_case_with_a_link_that_resolves(three):
     data, texts, path = suite.build(three, T0 + 2000)
     md = texts["md"]
-    assert md.startswith("# Suite suite: FAIL\n")
+    assert md.startswith("# faultline.chaos suite: FAIL\n")
     rows = [ln for ln in md.splitlines() if ln.startswith("| TC-") or ln.startswith("| WS-")]
     assert len(rows) == 3
     assert "| **PASS** | 200.0 s | 2/2 checks; detect 1.50 s;" in rows[0]
