@@ -254,8 +254,8 @@ def title(suite):
 def summary(suite, path):
     counts = ", ".join("%d %s" % (n, k) for k, n in suite["counts"].items() if n)
     failed = [r["name"] for r in suite["cases"] if r["result"] != "PASS"]
-    text = "%s: %s (%d cases: %s; %.0f s wall)" % (suite["name"], suite["result"], len(suite["cases"]),
-                                                  counts or "none", suite["wall_s"])
+    text = "%s: %s (%d cases: %s; %.0f s wall)" % (
+        suite["name"], suite["result"], len(suite["cases"]), counts or "none", suite["wall_s"])
     if failed:
         text += "; not passed: " + ", ".join(failed)
     return text + " -> " + path
