@@ -78,15 +78,18 @@ def run_driver_alone(port, driver, seconds, rows=200000):
     p = dict(run_id="bare-%d" % time.monotonic_ns(), batch=1)
     gen.prepare(conn_kw, p)
     maker, clock = gen.RowMaker(p["run_id"], gen.DEFAULT_COLUMNS), gen.UtcClock()
-    head = ("INSERT INTO %s.%s (%s) VALUES " % (gen.quote_ident(gen.DEFAULT_DATABASE), gen.quote_ident(gen.DEFAULT_TABLE),
-                                               ", ".join(gen.quote_ident(c) for c in gen.DEFAULT_COLUMNS))).encode()
+    head = ("INSERT INTO %s.%s (%s) VALUES " % (
+        gen.quote_ident(gen.DEFAULT_DATABASE), gen.quote_ident(gen.DEFAULT_TABLE),
+        ", ".join(gen.quote_ident(c) for c in gen.DEFAULT_COLUMNS))).encode()
     sqls = [head + maker.values(seq, clock.now()) for seq in range(1, rows + 1)]
     if driver == "mysqlclient":
         conn = gen.connect_mysqlclient(conn_kw, 10)
         send = conn.query
     else:
         conn = gen.connect(conn_kw, dict_cursor=False, read_timeout=10, write_timeout=10)
-        send = lambda sql: gen.insert_once(conn, sql)  # noqa: E731
+
+        def send(sql):
+            gen.insert_once(conn, sql)
     try:
         n, t0, c0 = 0, time.monotonic(), _cpu(resource.RUSAGE_SELF)
         end = t0 + seconds
