@@ -8,20 +8,25 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 # iproute2, util-linux (unshare) and openssh-server/-client: lab hosts in
 # network namespaces; websocketd: the WebSocket lab; sysbench, percona-toolkit: make bench;
-# libmariadb-dev, pkg-config, gcc, python3-dev: build mysqlclient (the C driver datagen uses when installed).
+# libmariadb-dev, pkg-config, gcc, python3-dev: build mysqlclient (the C driver datagen uses when installed);
+# librsvg2-bin: rsvg-convert, make suite renders suite.svg to suite.png.
 APT_PACKAGES := mariadb-server mariadb-client nftables iptables iproute2 procps util-linux \
 	etcd-server etcd-client websocketd openssh-server openssh-client sysbench percona-toolkit rsync \
-	python3-venv shellcheck libmariadb-dev pkg-config gcc python3-dev sudo
+	python3-venv shellcheck libmariadb-dev pkg-config gcc python3-dev sudo librsvg2-bin
 # Lab components for lab-up / lab-down (empty: all of them, see playbooks/lab.yml),
 # e.g. make lab-up LAB_COMPONENTS=mysql,hosts
 LAB_COMPONENTS ?=
 LAB_ARGS := $(if $(LAB_COMPONENTS),-e lab_components=$(LAB_COMPONENTS))
 COLL_LINK := .collections/ansible_collections/faultline/chaos
 
-.PHONY: help deps venv collection setup demo test unit integration lint sanity molecule lab-up lab-down bench build ee clean
+# make suite SUITE_ARGS='-e suite_only=TC-004,WS-006'
+SUITE_ARGS ?=
+
+.PHONY: help deps venv collection setup demo suite test unit integration lint sanity molecule lab-up lab-down bench build ee clean
 
 help:
 	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
+	@echo "make suite  - set up, lab up, every test case in its short form, one suite report (reports/suite/<UTC>/), lab down"
 	@echo "make test   - set up, then unit, integration (real lab), ansible-lint, ansible-test sanity, molecule, floor (ansible-core 2.16)"
 	@echo "make lab-up / lab-down   - all lab components (mysql, websocket, hosts, etcd), or LAB_COMPONENTS=mysql,hosts"
 	@echo "make lint / sanity / unit / integration / molecule / bench"
@@ -50,6 +55,9 @@ setup: deps venv collection
 
 demo: setup
 	bash scripts/demo.sh
+
+suite: setup
+	bash scripts/suite.sh $(SUITE_ARGS)
 
 test: setup
 	bash scripts/test.sh

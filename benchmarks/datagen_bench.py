@@ -10,7 +10,10 @@ sides alike:
   * anchor: sysbench oltp_insert, 1 thread, --seconds (one autocommit INSERT per event);
   * datagen single: batch 1 (one row per transaction, one connection), --seconds, once per
     driver in --drivers ("auto" = what the module's default picks: mysqlclient when installed);
-  * datagen bulk: --bulk-rows rows, --batch rows per multi-row INSERT (first driver).
+  * datagen bulk: --bulk-rows rows, --batch rows per multi-row INSERT (first driver);
+  * driver alone (first driver): the same single-row INSERTs, built before the clock starts, sent
+    in a bare loop (mysqlclient ``conn.query`` / PyMySQL ``insert_once``): what the driver costs
+    with none of datagen's own work, so the gap between it and datagen single is datagen's.
 
 Both sides write to the same server with the same settings (printed), each to its own table;
 datagen keeps its real JSONL ledger (background.Output).  One warm-up of each (not counted) first;
@@ -67,6 +70,38 @@ def run_datagen(port, cpu=None, **params):
     return summary["rows_acked"], secs
 
 
+def run_driver_alone(port, driver, seconds, rows=200000):
+    """The driver's floor: datagen's own SQL for ``rows`` rows built first, then sent one per round
+    trip for ``seconds`` by the bare driver call.  Returns (rows/s, client CPU s per row)."""
+    conn_kw = dict(host="127.0.0.1", port=port, user="root", password="", connect_timeout=5,
+                   autocommit=True, charset="utf8mb4", database=gen.DEFAULT_DATABASE)
+    p = dict(run_id="bare-%d" % time.monotonic_ns(), batch=1)
+    gen.prepare(conn_kw, p)
+    maker, clock = gen.RowMaker(p["run_id"], gen.DEFAULT_COLUMNS), gen.UtcClock()
+    head = ("INSERT INTO %s.%s (%s) VALUES " % (
+        gen.quote_ident(gen.DEFAULT_DATABASE), gen.quote_ident(gen.DEFAULT_TABLE),
+        ", ".join(gen.quote_ident(c) for c in gen.DEFAULT_COLUMNS))).encode()
+    sqls = [head + maker.values(seq, clock.now()) for seq in range(1, rows + 1)]
+    if driver == "mysqlclient":
+        conn = gen.connect_mysqlclient(conn_kw, 10)
+        send = conn.query
+    else:
+        conn = gen.connect(conn_kw, dict_cursor=False, read_timeout=10, write_timeout=10)
+
+        def send(sql):
+            gen.insert_once(conn, sql)
+    try:
+        n, t0, c0 = 0, time.monotonic(), _cpu(resource.RUSAGE_SELF)
+        end = t0 + seconds
+        while n < rows and time.monotonic() < end:
+            send(sqls[n])
+            n += 1
+        secs, cpu = time.monotonic() - t0, _cpu(resource.RUSAGE_SELF) - c0
+    finally:
+        conn.close()
+    return n / secs, cpu / n
+
+
 def _loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -121,7 +156,7 @@ def main():
             run_datagen(port, total=2000, batch=1, driver=d)
         pair.wait_replica(600)
         print("datagen drivers: %s (load average %s)" % (", ".join(drivers), _loadavg()))
-        anchor, bulk, single = [], [], dict((d, []) for d in drivers)
+        anchor, bulk, bare, single = [], [], [], dict((d, []) for d in drivers)
         for n in range(1, a.rounds + 1):
             # each phase starts with the replica caught up, so none pays for the previous one's apply
             rate, sb_cpu = sysbench(port, a.seconds)
@@ -135,6 +170,10 @@ def main():
                 pair.wait_replica(600)
                 print(" | datagen single (%s) %.0f rows/s (client CPU %.0f us/row)"
                       % (d, single[d][-1], cpu[0] / rows * 1e6), end="")
+            rate, cpu1 = run_driver_alone(port, drivers[0], a.seconds)
+            bare.append(rate)
+            pair.wait_replica(600)
+            print(" | driver alone (%s) %.0f rows/s (client CPU %.0f us/row)" % (drivers[0], rate, cpu1 * 1e6), end="")
             cpu = []
             rows, secs = run_datagen(port, cpu=cpu, total=a.bulk_rows, batch=a.batch, driver=drivers[0])
             bulk.append(rows / secs)
@@ -146,6 +185,8 @@ def main():
         print(" | ".join(["anchor sysbench oltp_insert: %.0f rows/s" % sb] +
                          ["datagen single (%s): %.0f rows/s (%.2f of anchor)"
                           % (d, statistics.median(single[d]), statistics.median(single[d]) / sb) for d in drivers] +
+                         ["driver alone (%s): %.0f rows/s (%.2f of anchor)"
+                          % (drivers[0], statistics.median(bare), statistics.median(bare) / sb)] +
                          ["datagen bulk (%s): %.0f rows/s (target %d)" % (drivers[0], many, BULK_TARGET)]))
     finally:
         pair.stop()

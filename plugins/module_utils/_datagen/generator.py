@@ -373,6 +373,11 @@ def insert_once(conn, sql):
     most of the client's CPU time for a one-row INSERT.  An INSERT is answered by
     an OK or an error packet; anything else leaves the connection unusable."""
     conn._execute_command(_COM_QUERY, sql)
+    read_ok(conn)
+
+
+def read_ok(conn):
+    """Read the answer to a statement sent with ``_execute_command`` (PyMySQL): OK or an error."""
     if not conn._read_packet().is_ok_packet():
         raise pymysql.err.InterfaceError(0, "unexpected answer to an INSERT (not an OK packet)")
 
@@ -403,10 +408,13 @@ class Writer(object):
         self.seq_col = [c for c, g in columns.items() if g == "seq"][0]
         self.exists_sql = "SELECT %s FROM %s WHERE %s = %%s AND %s BETWEEN %%s AND %%s" % (
             quote_ident(self.seq_col), table, quote_ident(run_col), quote_ident(self.seq_col))
-        self.conn = self.cur = self.send = None  # per connection: a cursor (resolve) and the insert path
+        # per connection: a cursor (resolve) and the insert path; ``finish`` (when the driver can
+        # split a round trip) reads the answer to what ``send`` sent
+        self.conn = self.cur = self.send = self.finish = None
         self.clock = UtcClock()
         self.next_seq = int(p.get("start_seq") or 1)
         self.pending = None      # {"seqs": [...], "rows": [...], "status": None|failed|indeterminate}
+        self.ready = None        # the next batch, built while the INSERT before it was in flight
         self.acked_buf = None    # [seq_from, seq_to, writes] not yet in the ledger
         self.last_flush = time.monotonic()
         self.rows_acked = 0
@@ -453,7 +461,7 @@ class Writer(object):
                 self.conn.close()
             except Exception:  # noqa: BLE001 - a dead socket may fail to close
                 pass
-            self.conn = self.cur = self.send = None
+            self.conn = self.cur = self.send = self.finish = None
 
     def failure(self, exc):
         """Note an error; returns its text.  Starts an outage on the first one."""
@@ -480,7 +488,11 @@ class Writer(object):
                 # one C call per write: mysql_real_query sends the INSERT and reads its OK/error
                 self.conn = connect_mysqlclient(self.conn_kw, self.io_timeout)
                 self.cur = self.conn.cursor()
-                self.send = self.conn.query
+                if hasattr(self.conn, "send_query") and hasattr(self.conn, "read_query_result"):
+                    # the same two C calls, with the next batch built in between (write())
+                    self.send, self.finish = self.conn.send_query, self.conn.read_query_result
+                else:
+                    self.send = self.conn.query
                 return True
             self.conn = connect(self.conn_kw, dict_cursor=False, read_timeout=self.io_timeout,
                                 write_timeout=self.io_timeout)
@@ -489,7 +501,8 @@ class Writer(object):
             # object (another PyMySQL version, a test double) goes through the cursor
             if hasattr(self.conn, "_execute_command") and hasattr(self.conn, "_read_packet"):
                 conn = self.conn
-                self.send = lambda sql: insert_once(conn, sql)
+                self.send = lambda sql: conn._execute_command(_COM_QUERY, sql)
+                self.finish = lambda: read_ok(conn)
             else:
                 self.send = self.cur.execute
             return True
@@ -532,6 +545,11 @@ class Writer(object):
                                  [v for r in rows for v in r])
             else:
                 self.send(self.insert_bytes + b",".join(rows))
+                if self.finish is not None:
+                    # still one statement in flight at a time; the client's work for the next
+                    # batch is done while the server works on this one, not after its answer
+                    self.prefetch()
+                    self.finish()
         except Exception as e:  # noqa: BLE001 - DB_ERRORS only (a tuple built at import time)
             if not isinstance(e, DB_ERRORS):
                 raise
@@ -553,14 +571,28 @@ class Writer(object):
         self.pending = None
         self.recovered()
 
-    def new_batch(self, n):
+    def make_batch(self, n):
         now, values = self.clock.now(), self.rows.values
         seqs = range(self.next_seq, self.next_seq + n)
         self.next_seq += n
-        self.pending = {"seqs": list(seqs), "rows": [values(s, now) for s in seqs], "status": None}
+        return {"seqs": list(seqs), "rows": [values(s, now) for s in seqs], "status": None}
+
+    def new_batch(self, n):
+        self.pending = self.make_batch(n)
+
+    def prefetch(self):
+        """Build the next batch now if the schedule has it due (first attempt of a write only)."""
+        if self.ready is not None or self.pending["status"] is not None:
+            return
+        elapsed, sent = time.monotonic() - self.t0, self.next_seq - 1
+        if self.sched.finished(elapsed, sent):
+            return
+        n = min(self.batch, self.sched.due(elapsed) - sent)
+        if n > 0:
+            self.ready = self.make_batch(int(n))
 
     def run(self):
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         last_progress = t0
         self.event("started", schedule={k: self.p.get(k) for k in
                                         ("count", "interval", "rate", "total", "duration", "batch")},
@@ -578,7 +610,9 @@ class Writer(object):
                     self.event("progress", rows_acked=self.rows_acked, next_seq=self.next_seq)
                     last_progress = now
                 sent = self.next_seq - 1
-                if self.pending is None:
+                if self.pending is None and self.ready is not None:
+                    self.pending, self.ready = self.ready, None
+                elif self.pending is None:
                     if self.sched.finished(elapsed, sent):
                         break
                     n = min(self.batch, self.sched.due(elapsed) - sent)
@@ -595,6 +629,8 @@ class Writer(object):
                 if self.ensure_conn():
                     self.write()
         finally:
+            if self.ready is not None:  # built ahead and never sent: nothing of it is in the ledger
+                self.next_seq, self.ready = self.ready["seqs"][0], None
             self.flush()
             self.drop()
             summary = {"reason": reason, "rows_acked": self.rows_acked, "next_seq": self.next_seq,

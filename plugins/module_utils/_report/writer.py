@@ -59,18 +59,21 @@ def _read(path):
         return None
 
 
-def pending(path, texts):
-    """Kinds whose file is missing or differs from what would be written."""
-    return [k for k, text in texts.items() if _read(os.path.join(path, FILES[k])) != text.encode("utf-8")]
+def pending(path, texts, files=None):
+    """Kinds whose file is missing or differs from what would be written
+    (``files``: kind -> file name, default the report's FILES)."""
+    files = files or FILES
+    return [k for k, text in texts.items() if _read(os.path.join(path, files[k])) != text.encode("utf-8")]
 
 
-def write(path, texts):
+def write(path, texts, files=None):
     """Write the changed files atomically; returns the kinds written."""
-    todo = pending(path, texts)
+    files = files or FILES
+    todo = pending(path, texts, files)
     if todo:
         os.makedirs(path, 0o755, exist_ok=True)
     for kind in todo:
-        dest = os.path.join(path, FILES[kind])
+        dest = os.path.join(path, files[kind])
         tmp = "%s.tmp.%d" % (dest, os.getpid())
         with open(tmp, "wb") as f:
             f.write(texts[kind].encode("utf-8"))

@@ -21,11 +21,12 @@ import fuzz_harness as fh
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.modules import (
-    binlog, datagen, fault_info, network, probe, process, report, restore, verify, websocket_flap,
+    binlog, datagen, fault_info, network, probe, process, report, restore, suite_report, verify,
+    websocket_flap,
 )
 
 MODULES = {"binlog": binlog, "datagen": datagen, "fault_info": fault_info, "network": network, "probe": probe,
-           "process": process, "report": report, "restore": restore, "verify": verify,
+           "process": process, "report": report, "restore": restore, "suite_report": suite_report, "verify": verify,
            "websocket_flap": websocket_flap}
 EXAMPLES = int(os.environ.get("FAULTLINE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -146,6 +147,7 @@ BASE_ARGS = {
     "fault_info": {},
     "report": {"scenario": "fuzz"},
     "restore": {},
+    "suite_report": {"started": 0},
 }
 
 

@@ -476,3 +476,89 @@ def test_connect_mysqlclient_really_uses_the_unix_socket(monkeypatch):
     gen.connect_mysqlclient(dict(host="127.0.0.1", port=3317, user="u", unix_socket="/run/x.sock"), 2)
     # libmariadb ignores unix_socket unless the host is "localhost"
     assert seen["unix_socket"] == "/run/x.sock" and seen["host"] == "localhost"
+
+
+# ---- overlap: the next batch is built while an INSERT is in flight -------------
+
+class SplitConn(CConn):
+    """MySQLdb's split round trip: ``send_query`` sends, ``read_query_result`` reads the answer
+    (the fake server applies the statement, and its scripted faults, when the answer is read)."""
+
+    def __init__(self, server, writer_box):
+        CConn.__init__(self, server)
+        self.writer_box, self.sent, self.next_seq_at_read = writer_box, None, []
+
+    def send_query(self, sql):
+        self.queries.append(sql)
+        self.sent = sql
+
+    def read_query_result(self):
+        self.next_seq_at_read.append(self.writer_box[0].next_seq)
+        sql, self.sent = self.sent, None
+        FakeCursor(self.server).execute(sql)
+
+
+def _split_writer(monkeypatch, script, flag=None, **params):
+    server, box, conns = FakeServer(script), [], []
+
+    def fake_connect(kw, timeout):
+        exc = server.next_fault("connect")
+        if exc:
+            raise exc
+        conns.append(SplitConn(server, box))
+        return conns[-1]
+
+    monkeypatch.setattr(gen, "connect_mysqlclient", fake_connect)
+    p = dict(run_id="r1", max_backoff=0.001, driver="mysqlclient")
+    p.update(params)
+    out = Out()
+    box.append(gen.Writer({}, p, out, flag or Flag()))
+    return server, conns, out, box[0]
+
+
+def test_the_next_row_is_built_while_the_insert_before_it_is_in_flight(monkeypatch):
+    server, conns, out, writer = _split_writer(monkeypatch, [], total=5, batch=1)
+    summary = writer.run()
+    # when the answer to row k is read, row k+1 is built already (next_seq k+2); not after the last row
+    assert conns[0].next_seq_at_read == [3, 4, 5, 6, 6]
+    assert sorted(server.rows) == [1, 2, 3, 4, 5] and summary["rows_acked"] == 5 and summary["next_seq"] == 6
+    assert all(q.count(b"('r1',") == 1 for q in conns[0].queries) and len(conns[0].queries) == 5
+
+
+def test_a_row_built_ahead_and_never_sent_is_given_back(monkeypatch):
+    class StopAfter(Flag):
+        def __init__(self):
+            self.calls = 0
+
+        def expired(self):
+            self.calls += 1
+            return self.calls > 3  # stops after the third write; the fourth row was built during it
+
+    server, conns, out, writer = _split_writer(monkeypatch, [], flag=StopAfter(), batch=1)
+    summary = writer.run()
+    assert conns[0].next_seq_at_read == [3, 4, 5]
+    assert sorted(server.rows) == [1, 2, 3]
+    assert summary["reason"] == "stopped" and summary["rows_acked"] == 3
+    assert summary["next_seq"] == 4 and summary["pending"] is None  # row 4 was never sent: not counted anywhere
+    s = gen.summarize(out.lines)
+    assert s["acked_ranges"] == [[1, 3]] and s["failed_ranges"] == [] and s["indeterminate_ranges"] == []
+
+
+@pytest.mark.skipif(gen.MySQLdb is None, reason="mysqlclient not installed")
+def test_split_round_trip_outage_gives_the_same_ledger(monkeypatch):
+    """test_writer_mysqlclient_outage_same_ledger_as_pymysql's outage through send_query/read_query_result."""
+    E = gen.MySQLdb
+    refused = E.OperationalError(2003, "Can't connect to server on '127.0.0.1' (111)")
+    server, conns, out, writer = _split_writer(
+        monkeypatch, [("after", E.OperationalError(2013, "Lost connection to server during query")),
+                      ("connect", refused), ("connect", refused),
+                      ("before", E.OperationalError(2013, "Lost connection")),
+                      ("before", E.OperationalError(2006, "Server has gone away")),
+                      ("connect", refused)], total=20, batch=5)
+    summary = writer.run()
+    s = gen.summarize(out.lines)
+    assert sorted(server.rows) == list(range(1, 21))
+    assert s["acked_ranges"] == [[1, 20]] and s["rows_acked"] == 20
+    assert s["writes_indeterminate"] == 2 and s["indeterminate_ranges"] == []
+    assert s["writes_failed"] == 2 and s["rows_failed"] == 5
+    assert summary["reason"] == "done" and summary["next_seq"] == 21
