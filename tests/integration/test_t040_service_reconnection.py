@@ -7,10 +7,14 @@ reports are private to the test.
 import glob
 import json
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 
-from support.ansible import run_playbook
+from support.ansible import ROOT, ansible_env, run_module, run_playbook, tool
+from support.util import wait_for
 from support.etcd import EtcdCluster
 from support.net import owned_chains
 
@@ -113,4 +117,54 @@ def test_each_scenario_passes_alone_and_leaves_nothing(tmp_path, cluster, scenar
            or (scenario == "pause" and r["Scenario"].startswith("Pause"))][0]
     cell = row["ChainFire (etcd)"]
     assert cell.startswith("DOC-GAP PASS" if scenario == "s5" else "PASS"), row
+    assert_clean(tmp_path, cluster)
+
+
+def _records(state_dir):
+    faults = os.path.join(state_dir, "faults")
+    out = []
+    for name in sorted(os.listdir(faults)) if os.path.isdir(faults) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(faults, name)) as f:
+                out.append(json.load(f))
+    return out
+
+
+def test_controller_killed_during_s3_leaves_members_running_and_unpartitioned_by_the_lease(tmp_path, cluster):
+    """ansible-playbook SIGKILLed while S3 holds a member isolated and a second one killed:
+    the supervisors heal the partition and start the killed member at the lease deadline."""
+    sd = str(tmp_path / "state")
+    ev = {"faultline_lab_file": cluster.describe(str(tmp_path / "lab_etcd.json")), "t040_scenarios": "s3",
+          "faultline_state_dir": sd, "faultline_report_dir": str(tmp_path / "reports"),
+          "service_reconnection_settle_timeout": 10}  # S3's leases: 3 x 10 s
+    ctl = subprocess.Popen([tool("ansible-playbook"), os.path.join(ROOT, PLAYBOOK), "-e", json.dumps(ev)],
+                           cwd=ROOT, env=ansible_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        # both S3 faults in place: the partition and the killed second member
+        recs = wait_for(lambda: (lambda r: r if set(x["id"] for x in r) >= {"t040-s3-partition", "t040-s3-kill"}
+                                 else None)(_records(sd)), 120, 0.2, "S3's partition and kill")
+        os.killpg(ctl.pid, signal.SIGKILL)
+        killed_at = time.time()
+        ctl.wait(30)
+        deadline = max(min(x for x in (r.get("deadline"), r.get("lease_until")) if x) for r in recs)
+        assert owned_chains(sd), "the partition should still be there right after the controller died"
+        down = [m for m in cluster.members if m.pid is None]
+        assert len(down) == 1, "one member killed by S3"
+        # by the lease deadline (+ the supervisor's poll) everything is back
+        wait_for(lambda: _records(sd) == [] and owned_chains(sd) == [], max(deadline - time.time(), 0) + 10, 0.2,
+                 "the faults reverted by their supervisors")
+        healed_at = time.time()
+        assert all(m.pid for m in cluster.members), "the killed member was not started again"
+        assert cluster.wait_healthy(30)
+        print("\ncontroller SIGKILLed %.1f s before the lease deadline; faults gone %.1f s after it"
+              % (deadline - killed_at, healed_at - deadline))
+        assert healed_at <= deadline + 10
+    finally:
+        if ctl.poll() is None:
+            os.killpg(ctl.pid, signal.SIGKILL)
+            ctl.wait(30)
+        # the probes the dead controller started stop here (restore stops workers too)
+        res = run_module("restore", {"state_dir": sd})
+        assert not res["failed"], res["msg"]
     assert_clean(tmp_path, cluster)
