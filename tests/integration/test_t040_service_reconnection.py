@@ -142,8 +142,11 @@ def test_controller_killed_during_s3_leaves_members_running_and_unpartitioned_by
                            start_new_session=True)
     try:
         # both S3 faults in place: the partition and the killed second member
-        recs = wait_for(lambda: (lambda r: r if set(x["id"] for x in r) >= {"t040-s3-partition", "t040-s3-kill"}
-                                 else None)(_records(sd)), 120, 0.2, "S3's partition and kill")
+        def both_faults():
+            recs = _records(sd)
+            return recs if set(r["id"] for r in recs) >= {"t040-s3-partition", "t040-s3-kill"} else None
+
+        recs = wait_for(both_faults, 120, 0.2, "S3's partition and kill")
         os.killpg(ctl.pid, signal.SIGKILL)
         killed_at = time.time()
         ctl.wait(30)
