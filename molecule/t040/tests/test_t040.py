@@ -27,7 +27,9 @@ def _member(host):
 
 def test_etcd_member_healthy(node):
     m = _member(node)
-    out = node.check_output("ETCDCTL_API=3 etcdctl --endpoints=%s --command-timeout=5s endpoint health", m["client_url"])
+    # etcdctl 3.4 prints the health line on stderr
+    out = node.check_output("ETCDCTL_API=3 etcdctl --endpoints=%s --command-timeout=5s endpoint health 2>&1",
+                            m["client_url"])
     assert "is healthy" in out
 
 
