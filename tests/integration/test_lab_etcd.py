@@ -197,3 +197,60 @@ def test_port_only_block_does_not_isolate_a_member(cluster, run_module, state_di
         up = run_module("network", {"state": "up", "fault_id": fault["fault_id"], "state_dir": state_dir})
         assert not up["failed"], up["msg"]
     assert etcd.Gateway(2.0).status(m2["port_client_url"])["member_id"] == seen["id"]
+
+
+T040 = os.path.join(ROOT, "playbooks", "t040_service_reconnection.yml")
+
+
+def _report(tmp_path):
+    import glob
+    found = sorted(glob.glob(str(tmp_path / "reports" / "t040_service_reconnection" / "*" / "report.json")))
+    if not found:
+        return None
+    with open(found[-1]) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("scenarios", ["s2,s3", "s1", "s4,s5,pause"])
+def test_t040_playbook_passes_on_the_lab(cluster, run_playbook, run_module, tmp_path, scenarios):
+    """playbooks/t040_service_reconnection.yml against the lab cluster and its grpc-proxy, with the
+    layout's own inventory (hosts: every fault over SSH on the member's lab host, each host's own
+    ledger /run/faultline); then no fault, rule, stopped member or running probe is left."""
+    layout = cluster["_layout"]
+    inventory = LAYOUTS[layout]["inventory"]
+    ev = {"t040_scenarios": scenarios, "faultline_report_dir": str(tmp_path / "reports")}
+    if layout == "loopback":  # this host's ledger: private to the test
+        ev["faultline_state_dir"] = str(tmp_path / "state")
+    cp = run_playbook(T040, ev, inventory=inventory, timeout=900)
+    rep = _report(tmp_path)
+    assert rep is not None, cp.stdout[-5000:]
+    failed = [(s["title"], c["name"], c["detail"]) for s in rep["sections"] for c in s["checks"] if not c["passed"]]
+    failed += [(c["name"], c["detail"]) for c in rep["checks"] if not c["passed"]]
+    for s in rep["sections"]:
+        o = s["observations"]
+        print("\n[%s] %s: %s | detect %s s, new leader %s s, recover %s s, writes %s, hashes equal %s, measured %s"
+              % (layout, s["title"], s["result"], o["time_to_detect_s"], o["time_to_new_leader_s"],
+                 o["time_to_recover_s"], o["writes"], o["hashes_equal"], json.dumps(o["measured"])[:600]))
+    for c in rep["checks"]:
+        print("[%s] %s: %s" % (layout, c["name"], c["detail"]))
+    assert cp.returncode == 0 and rep["result"] == "PASS", (failed, cp.stdout[-3000:])
+    assert sorted(set(s["scenario"] for s in rep["sections"])) == sorted(scenarios.split(","))
+    skew = [c for c in rep["checks"] if "start_at" in c["name"]]
+    assert len(skew) == (1 if layout == "hosts" else 0)
+    if "s2" in scenarios:  # through the grpc-proxy: serving again within the seed's 10-20 s
+        s2 = [s for s in rep["sections"] if s["scenario"] == "s2"][0]
+        assert [c for c in s2["checks"] if c["name"].startswith("The proxy serves again")][0]["passed"]
+    # nothing left: every member running and healthy, no fault in any host's ledger
+    for m in cluster["members"]:
+        pid = util.read_pidfile(m["pidfile"])
+        assert pid and proc_alive(pid)
+    assert not info(run_module, cluster)["failed"]
+    sd = ev.get("faultline_state_dir", "/run/faultline")
+    if layout == "hosts":
+        got = run_module("fault_info", {"state_dir": sd}, inventory=inventory, hosts="lab_hosts")
+    else:
+        got = {"localhost": run_module("fault_info", {"state_dir": sd})}
+    for host, r in got.items():
+        assert not r["failed"] and r["faults"] == [] and r["scheduled"] == [], (host, r)
+    ctl = run_module("fault_info", {"state_dir": sd})
+    assert [w for w in ctl["workers"] if w.get("running")] == [], ctl["workers"]

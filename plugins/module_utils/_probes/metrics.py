@@ -158,6 +158,19 @@ def _failed_attempts(samples):
     return [a for s in samples for a in (s.get("detail") or {}).get("attempts") or [] if not a.get("ok")]
 
 
+def _inflight_failure(samples, down, limit):
+    """The last etcd write started before ``down`` with a failed attempt that ended
+    in [down, limit), and when that attempt ended; (None, None) when there is none."""
+    for s in reversed(samples):
+        if s["ts"] >= down:
+            continue
+        ends = [a["ts"] + (a.get("latency_ms") or 0.0) / 1000.0 for a in (s.get("detail") or {}).get("attempts") or []
+                if not a.get("ok")]
+        ends = [e for e in ends if down <= e < limit]
+        return (s, min(ends)) if ends else (None, None)
+    return None, None
+
+
 def _retries(kind, failing, scoped=None):
     if kind == "etcd":  # every failed attempt of the client's retry policy, also of writes acked later
         return len(_failed_attempts(scoped or failing))
@@ -189,11 +202,18 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
     limit = next_down_at if next_down_at is not None else float("inf")
     scoped = [s for s in samples if down <= s["ts"] < limit]
     detected = next((s for s in scoped if not s.get("ok") or (kind == "etcd" and _failed_attempts([s]))), None)
+    det_ts = detected["ts"] if detected is not None else None
+    if kind == "etcd":
+        # a write sent before the fault whose attempt failed after it (a SIGSTOPped member lets
+        # the connection in and never answers): the client saw the fault when that attempt ended
+        inflight, first_end = _inflight_failure(samples, down, limit)
+        if inflight is not None and (det_ts is None or first_end < det_ts):
+            detected, det_ts, scoped = inflight, first_end, [inflight] + scoped
     recovered = None
     if detected is not None and up is not None:
         run = 0
         for s in scoped:
-            if s["ts"] < up or s["ts"] < detected["ts"]:
+            if s["ts"] < up or s["ts"] < det_ts:
                 continue
             if s.get("ok"):
                 run += 1
@@ -212,9 +232,9 @@ def window_metrics(samples, window, next_down_at=None, recover_after=3, kind=Non
         msg = atts[0].get("error") if atts else msg
     out = dict(window)
     out.update(
-        detected_at=detected["ts"] if detected else None,
+        detected_at=det_ts,
         recovered_at=recovered["ts"] if recovered else None,
-        time_to_detect_s=_r(detected["ts"] - down) if detected else None,
+        time_to_detect_s=_r(det_ts - down) if detected else None,
         time_to_recover_s=_r(recovered["ts"] - up) if recovered else None,
         error_message=msg,
         retries=_retries(kind, failing, [s for s in scoped if s["ts"] < end]) if detected else None,
@@ -297,13 +317,19 @@ def etcd_summary(samples):
                     1 for s in samples if len((s.get("detail") or {}).get("attempts") or []) > 1))
 
 
+# Seconds a watch event may trail the write's acknowledgement (see watch_summary).
+WATCH_IN_FLIGHT_S = 0.5
+
+
 def watch_summary(lines, expected=None):
     """Events, breaks and reconnects of a ``watch`` probe.
 
     ``expected``: ``{key: [ack_ts, revision]}`` of the writes the watch should
     have seen (an ``etcd`` probe's ``acked_at``); those with a revision after
     the watch's first ``created`` revision and acknowledged before the watch's
-    last line count, and the ones never received are ``missed``.
+    last line count, and the ones never received are ``missed``; a write
+    acknowledged less than WATCH_IN_FLIGHT_S before the last line counts only
+    if it arrived (``events_in_flight``: those left out).
     """
     lines = sorted(lines, key=lambda x: x["ts"])
     received = {}
@@ -335,8 +361,13 @@ def watch_summary(lines, expected=None):
                duplicates=sorted(k for k, c in received.items() if c > 1), base_revision=base_rev)
     if expected is not None:
         until = lines[-1]["ts"] if lines else None
-        want = sorted(k for k, (ts, rev) in expected.items()
-                      if base_rev is not None and rev and rev > base_rev and until is not None and ts <= until)
+        after = [(k, ts) for k, (ts, rev) in expected.items()
+                 if base_rev is not None and rev and rev > base_rev and until is not None and ts <= until]
+        # a write acknowledged in the last WATCH_IN_FLIGHT_S before the watch's last line may still
+        # be on its way to the watcher (a follower applies it after the leader acknowledged it):
+        # not expected unless it arrived
+        want = sorted(k for k, ts in after if ts <= until - WATCH_IN_FLIGHT_S or k in received)
         missed = [k for k in want if k not in received]
-        out.update(events_expected=len(want), events_missed=len(missed), missed_keys=missed)
+        out.update(events_expected=len(want), events_missed=len(missed), missed_keys=missed,
+                   events_in_flight=len(after) - len(want))
     return out

@@ -159,6 +159,20 @@ def test_watch_summary_counts_missed_events_and_failover():
     assert w["events_expected"] == 4 and w["missed_keys"] == ["k3"] and w["events_missed"] == 1
 
 
+def test_watch_summary_does_not_count_a_write_still_on_its_way_when_the_watch_stopped():
+    # the writer acknowledged k3 0.01 s before the watch's last line: its event may still be in flight
+    lines = [line(1.0, "connected", endpoint="a"), line(1.01, "created", revision=10),
+             line(2.0, "events", keys=["k1"], revisions=[11]), line(3.0, "alive")]
+    expected = {"k1": [1.9, 11], "k2": [2.2, 12], "k3": [2.99, 13]}
+    w = metrics.watch_summary(lines, expected)
+    # k2 (0.8 s before the end) was due and never came: missed; k3 is in flight, not missed
+    assert w["missed_keys"] == ["k2"] and w["events_expected"] == 2 and w["events_in_flight"] == 1
+    # one that did arrive counts, however late it was acknowledged
+    lines.insert(3, line(2.995, "events", keys=["k3"], revisions=[13]))
+    w = metrics.watch_summary(lines, expected)
+    assert w["events_expected"] == 3 and w["events_in_flight"] == 0 and w["missed_keys"] == ["k2"]
+
+
 def test_watch_summary_single_endpoint_gap():
     lines = [line(1.0, "connected"), line(1.0, "created", revision=3), line(2.0, "broken", False, "EOF"),
              line(2.0, "stopped", False, "gap"), line(2.1, "down", False, "not watching")]
@@ -215,3 +229,28 @@ def test_watch_stream_gateway_error_message():
 def test_prefix_end():
     assert etcdgw.prefix_end("a/") == b"a0"
     assert etcdgw.prefix_end("") == b"\0"
+
+
+def test_window_detects_a_write_in_flight_when_the_member_was_stopped():
+    # the write started 0.1 s before SIGSTOP (down_at 10.0): its first attempt timed out after
+    # the stop, the second too, the third went through after SIGCONT (up_at 12.0)
+    def att(n, ts, ok, ms):
+        a = {"n": n, "ts": ts, "endpoint": "http://m2:2379", "ok": ok, "latency_ms": ms}
+        if not ok:
+            a["error"] = "timed out"
+        return a
+    inflight = {"ts": 9.9, "ok": True, "latency_ms": 2600.0, "error": None,
+                "detail": {"key": "k1", "outcome": "acked",
+                           "attempts": [att(1, 9.9, False, 500.0), att(2, 10.9, False, 500.0), att(3, 12.4, True, 3.0)]}}
+    after = [{"ts": 12.5 + 0.1 * i, "ok": True, "latency_ms": 2.0, "error": None,
+              "detail": {"key": "k%d" % (i + 2), "outcome": "acked", "attempts": [att(1, 12.5 + 0.1 * i, True, 2.0)]}}
+             for i in range(4)]
+    before = [{"ts": 9.0, "ok": True, "latency_ms": 2.0, "error": None,
+               "detail": {"key": "k0", "outcome": "acked", "attempts": [att(1, 9.0, True, 2.0)]}}]
+    w = metrics.window_metrics(before + [inflight] + after, {"n": 1, "down_at": 10.0, "up_at": 12.0}, kind="etcd")
+    assert w["detected_at"] == 10.4 and w["time_to_detect_s"] == 0.4
+    assert w["retries"] == 2 and w["error_message"] == "timed out"
+    assert w["recovered_at"] == 12.5 and w["time_to_recover_s"] == 0.5
+    # a write that failed before the fault is not a detection of it
+    w = metrics.window_metrics(before + [inflight] + after, {"n": 1, "down_at": 11.5, "up_at": 12.0}, kind="etcd")
+    assert w["detected_at"] is None
