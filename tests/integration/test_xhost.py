@@ -268,8 +268,8 @@ def _inventory(tmp_path, source="node1", replica="node2", extra_hosts=None, host
     ("library missing", {"host_vars": {"node2": {"ansible_python_interpreter": "/usr/bin/python3"}}},
      ["node2", "PyMySQL"]),
 ], ids=lambda v: v if isinstance(v, str) else None)
-def test_bad_input_fails_naming_the_host_and_applies_nothing(xlab, run_playbook, run_module, tmp_path, case, inv_kw,
-                                                            expect):
+def test_bad_input_fails_naming_the_host_and_applies_nothing(
+        xlab, run_playbook, run_module, tmp_path, case, inv_kw, expect):
     if case == "library missing":
         probe = subprocess.run(["/usr/bin/python3", "-c", "import pymysql"], capture_output=True, check=False)
         if probe.returncode == 0:
