@@ -102,13 +102,28 @@ def server_flavor(cur):
     return ("mariadb" if "mariadb" in v.lower() else "mysql"), v
 
 
+def _connection_lost(exc):
+    """True for a client-side error (CR_* 2000-2999: server gone, lost connection,
+    cannot connect) or a closed connection: the session is dead, not the statement wrong."""
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    code = exc.args[0] if exc.args else None
+    return isinstance(code, int) and 2000 <= code < 3000
+
+
 def _first_answer(cur, queries):
     """The first row of the first of ``queries`` the server accepts (newer and older
-    spellings of one statement), or None when it accepts none or returns no row."""
+    spellings of one statement), or None when it accepts none or returns no row.
+
+    A lost connection is raised, not taken for "statement refused": a caller that
+    keeps its connection (a probe) must see it to reconnect.
+    """
     for q in queries:
         try:
             cur.execute(q)
-        except pymysql.err.MySQLError:
+        except pymysql.err.MySQLError as e:
+            if _connection_lost(e):
+                raise
             continue
         return cur.fetchone()
     return None
