@@ -93,7 +93,9 @@ def check_report(report, svg, duration):
     assert integ["missing"] == 0 and integ["duplicates"] == 0 and integ["destination_rows"] == integ["source_rows"] > 0
     written = report["series"]["rows written (source, acked)"]
     present = report["series"]["rows present (replica)"]
-    assert written and present and present[-1][1] == written[-1][1] == integ["expected_rows"], (written[-3:], present)
+    # the series count this run's rows; integrity compares the whole table (an earlier case's rows too)
+    assert written and present and present[-1][1] == written[-1][1] > 0, (written[-3:], present)
+    assert written[-1][1] <= integ["expected_rows"], (written[-1], integ)
     assert "rows present (replica)" in svg and "rows written (source, acked)" in svg
     return obs, after
 
