@@ -105,7 +105,9 @@ def only_report(report_dir, scenario):
     found = glob.glob(os.path.join(report_dir, scenario, "*", "report.json"))
     assert len(found) == 1, found
     with open(found[0]) as f:
-        return json.load(f)
+        report = json.load(f)
+    report["_path"] = found[0]
+    return report
 
 
 # --------------------------------------------------------------------------
@@ -148,6 +150,13 @@ def test_tc004_across_hosts_passes_with_the_fault_on_the_source_host(xlab, run_p
     assert obs["time_to_detect_s"] < 30 and obs["time_to_recover_s"] is not None
     # the refusal was seen by the replica on node2 connecting to node1
     assert "198.18.0.11" in obs["error_message"] or "111" in obs["error_message"], obs["error_message"]
+    # the timeline has the rows written on the source beside the rows present on the replica,
+    # and the replica's line ends where the source's does (caught up after the fault)
+    written = report["series"]["rows written (source, acked)"]
+    present = report["series"]["rows present (destination)"]
+    assert written and len(present) >= 3 and present[-1][1] == written[-1][1] > 0, (written[-3:], present[-3:])
+    svg = open(os.path.join(os.path.dirname(report["_path"]), "timeline.svg")).read()
+    assert "rows present (destination)" in svg and "rows written (source, acked)" in svg
     assert_nothing_applied(run_module)
 
 
