@@ -83,7 +83,7 @@ def test_the_replica_sampler_reconnects_after_the_server_restarts():
     s.params, s.baseline, s.conn, s.kw, s.timeout = {}, None, conns.pop(0), {}, 1.0
     samplers.connect, orig = (lambda kw, **k: conns.pop(0)), samplers.connect
     try:
-        ok, err, _ = s.observe()
+        ok, err, dummy = s.observe()
         assert (ok, "Lost connection" in err) == (False, True)
         ok, err, detail = s.observe()
         assert (ok, err, detail["io_running"]) == (True, None, "Yes")
