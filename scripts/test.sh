@@ -60,7 +60,7 @@ step_floor() {
     # the collection's requirements, the floor's ansible-core, and the dev pins the unit tests use
     # shellcheck disable=SC2046
     "$FLOOR_VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt "ansible-core==$FLOOR_CORE" \
-      $(grep -E '^(pytest|ansible-builder|hypothesis)==' requirements-dev.txt) || return 1
+      $(grep -E '^(pytest|ansible-builder|hypothesis|pyroute2)==' requirements-dev.txt) || return 1
     touch "$stamp"
   fi
   "$FLOOR_VENV/bin/python" -c 'import ansible.release as r; print("ansible-core", r.__version__)'
