@@ -199,7 +199,7 @@ EXAMPLES = r'''
     host_roles: {db1: source, db2: replica}
     series:
       rows written (source db1): "{{ datagen_result.series }}"
-      rows present (replica db2): "{{ replica_rows_probe.values }}"
+      rows present (replica db2): "{{ replica_rows_probe['values'] }}"
     events: "{{ fault_result.events | default([]) + probe_result.events }}"
     event_files:
       - "{{ fetched_journal }}"

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, VENV_BIN, ansible_env
-from test_netns import _leftovers, pid_alive
+from test_netns import _leftovers, pid_alive, read_hosts_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -37,11 +37,7 @@ def ten(run_playbook):
     try:
         cp = lab(run_playbook, "up", lab_hosts_count=COUNT)
         assert cp.returncode == 0, cp.stdout[-4000:]
-        with open(STATE_FILE) as f:
-            desc = json.load(f)
-        for node in desc["nodes"]:
-            with open(node["pidfile"]) as f:
-                sshd_pids.append(int(f.read().strip()))
+        desc = read_hosts_lab(sshd_pids)
         yield desc
     finally:
         # no count given: down must still find all ten from the recorded description

@@ -136,17 +136,24 @@ def _leftovers(desc):
     return left
 
 
+def read_hosts_lab(sshd_pids):
+    """The lab hosts' description (lab_hosts.json); every node's sshd pid is appended to
+    ``sshd_pids`` as it is read, so a teardown sees those read before a failure."""
+    with open(STATE_FILE) as f:
+        desc = json.load(f)
+    for node in desc["nodes"]:
+        with open(node["pidfile"]) as f:
+            sshd_pids.append(int(f.read().strip()))
+    return desc
+
+
 @pytest.fixture(scope="module")
 def hosts(run_playbook):
     desc, sshd_pids = None, []
     try:
         cp = lab_hosts(run_playbook, "up")
         assert cp.returncode == 0, "lab hosts up failed:\n%s\n%s" % (cp.stdout[-4000:], cp.stderr[-2000:])
-        with open(STATE_FILE) as f:
-            desc = json.load(f)
-        for node in desc["nodes"]:
-            with open(node["pidfile"]) as f:
-                sshd_pids.append(int(f.read().strip()))
+        desc = read_hosts_lab(sshd_pids)
         yield desc
     finally:
         tables = []
