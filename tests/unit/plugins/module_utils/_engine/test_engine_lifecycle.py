@@ -129,8 +129,14 @@ def test_engine_revert_reports_failure_and_restore_retries(state_dir, tmp_path):
     res = engine.revert("eng", reason="up")
     assert res["reverted"] is False and res["errors"]
     assert engine.ledger.get("eng")["state"] == "revert_failed"
-    # a supervisor was started to retry it, and a restore (revert_all) retries at once
-    wait_until(lambda: rt.supervisor_holder(state_dir, "eng"), 3, "the retrying supervisor")
+    # a supervisor was started to retry it (first retry after RETRY_FIRST s) ...
+    holder = wait_until(lambda: (rt.supervisor_holder(state_dir, "eng") or {}).get("pid") and rt.supervisor_holder(state_dir, "eng"),
+                        3, "the retrying supervisor")
+    # ... and a restore (revert_all) retries at once, without it. The supervisor is
+    # stopped first: under load its own retry could win the race after the gate opens
+    # (CI saw revert_all return [] because the supervisor had reverted it already).
+    os.kill(holder["pid"], signal.SIGKILL)
+    wait_until(lambda: not rt.supervisor_holder(state_dir, "eng"), 3, "the supervisor's end")
     gate.write_text("")
     out = engine.revert_all(reason="restore", by="restore")
     assert [r["reverted"] for r in out] == [True]
