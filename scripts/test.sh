@@ -48,7 +48,8 @@ run_pytest() {
 }
 
 step_unit()        { run_pytest tests/unit; }
-step_integration() { run_pytest tests/integration; }
+# the 30 slowest tests are listed at the end: where the suite's time goes
+step_integration() { run_pytest --durations=30 tests/integration; }
 step_changelog()   { antsibull-changelog lint; }
 step_lint()        { ansible-lint --profile production; }
 step_sanity()      { bash scripts/sanity.sh; }

@@ -166,8 +166,31 @@ def observation_lines(obs):
     lines.append("- Time to recover: %s" % secs(obs.get("time_to_recover_s")))
     skip = ("time_to_detect_s", "error_message", "retries", "time_to_recover_s",
             "retry_behavior", "retry_behaviour")
-    lines += ["- %s: %s" % (human_key(k), plain(v)) for k, v in obs.items() if k not in skip]
+    for k, v in obs.items():
+        if k not in skip:
+            lines += observation_item(k, v)
     return lines
+
+
+def observation_item(key, value, depth=0):
+    """One observation as a bullet: ``*_s``/``*_ms`` keys get their unit, a
+    missing value reads "not observed", a mapping gets one sub-bullet per key
+    (two levels; deeper values are JSON)."""
+    pad = "  " * depth
+    key = str(key)
+    if isinstance(value, dict) and value and depth < 2:
+        out = ["%s- %s:" % (pad, human_key(key))]
+        for k in sorted(value):
+            out += observation_item(k, value[k], depth + 1)
+        return out
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key.endswith("_ms") and (number or value is None):
+        text = "not observed" if value is None else "%s ms" % plain(float(value))
+        return ["%s- %s: %s" % (pad, human_key(key[:-3]), text)]
+    if key.endswith("_s") and (number or value is None):
+        text = "not observed" if value is None else "%s s" % plain(float(value))
+        return ["%s- %s: %s" % (pad, human_key(key[:-2]), text)]
+    return ["%s- %s: %s" % (pad, human_key(key), "not observed" if value is None else plain(value))]
 
 
 def observations_block(obs):

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.faultline.chaos.plugins.module_utils._report import svg, writer
+from ansible_collections.faultline.chaos.plugins.module_utils._report import markdown, svg, writer
 
 from test_report_data import FAILING, PASSING, T0, flap_cycles, flap_events, params
 
@@ -274,3 +274,17 @@ def test_host_roles_must_be_text():
     with pytest.raises(Exception) as e:
         build(host_roles={"node1": ["source"]})
     assert "host_roles.node1" in str(e.value)
+
+
+def test_observations_name_units_and_spell_out_missing_values():
+    """Before: 'Time to new leader s: None' and a measured dict as one line of JSON."""
+    lines = markdown.observation_lines({
+        "time_to_new_leader_s": None, "fault_applied_in_ms": 4.5, "new_leader": None,
+        "measured": {"multi_failover_s": 0.003, "single_endpoint_watch": {"events_missed": 44, "resumed": False}}})
+    assert "- Time to new leader: not observed" in lines
+    assert "- Fault applied in: 4.5 ms" in lines
+    assert "- New leader: not observed" in lines
+    i = lines.index("- Measured:")
+    assert lines[i + 1:i + 5] == ["  - Multi failover: 0.003 s", "  - Single endpoint watch:",
+                                  "    - Events missed: 44", "    - Resumed: no"]
+    assert not any("None" in line for line in lines)
