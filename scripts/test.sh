@@ -11,6 +11,12 @@
 # (integration, molecule) run in the foreground, so the lab tests keep the CPU
 # when they need it; their output is printed when they end.  FAULTLINE_TEST_SERIAL=1
 # runs every step in the foreground, in order.
+# The lab steps run with private lab instances (scripts/lab-ns.sh: own network
+# and mount namespaces), so a lab that is up on this host and another `make
+# test` running at the same time are never touched: integration with
+# FAULTLINE_TEST_WORKERS pytest-xdist workers (default 3), each its own
+# instance; molecule in one instance.  FAULTLINE_TEST_ISOLATE=0: the old way,
+# one worker on the host's lab, which is taken down at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -26,16 +32,29 @@ FLOOR_CORE=${FAULTLINE_FLOOR_CORE:-2.16.19}
 FLOOR_VENV=$ROOT/.venv-floor
 STEPS=("${@:-${ALL_STEPS[@]}}")
 
+ISOLATE=${FAULTLINE_TEST_ISOLATE:-1}
+WORKERS=${FAULTLINE_TEST_WORKERS:-3}
+[[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { echo "FAULTLINE_TEST_WORKERS must be 1-99 (got $WORKERS)" >&2; exit 2; }
+
 # shellcheck disable=SC2317  # called by the EXIT trap
 lab_down() {
+  local log
+  log=$(mktemp /tmp/faultline-test-lab-down.XXXXXX.log)
   echo "== lab down"
-  ansible-playbook playbooks/lab.yml -e lab_state=down >/tmp/faultline-test-lab-down.log 2>&1 \
-    || { echo "lab down FAILED (see /tmp/faultline-test-lab-down.log)"; return 1; }
+  if ansible-playbook playbooks/lab.yml -e lab_state=down >"$log" 2>&1; then
+    rm -f "$log"
+  else
+    echo "lab down FAILED (see $log)"
+    return 1
+  fi
 }
-# only steps that use the lab take it down (unit, lint, sanity, floor never touch it)
-case " ${STEPS[*]} " in
-  *" integration "*|*" molecule "*) trap lab_down EXIT ;;
-esac
+# only steps that use the host's lab take it down (unit, lint, sanity, floor
+# never touch it; isolated lab steps take their own instances down)
+if [ "$ISOLATE" = 0 ]; then
+  case " ${STEPS[*]} " in
+    *" integration "*|*" molecule "*) trap lab_down EXIT ;;
+  esac
+fi
 
 # pytest exit code 5 means "no tests collected": a failure here, not a pass.
 run_pytest() {
@@ -49,11 +68,26 @@ run_pytest() {
 
 step_unit()        { run_pytest tests/unit; }
 # the 30 slowest tests are listed at the end: where the suite's time goes
-step_integration() { run_pytest --durations=30 tests/integration; }
+step_integration() {
+  if [ "$ISOLATE" = 0 ]; then
+    run_pytest --durations=30 tests/integration
+    return
+  fi
+  # tests of one file stay on one worker (tests/integration/conftest.py groups them)
+  FAULTLINE_WORKER_PYTHON=$ROOT/.venv/bin/python run_pytest --durations=30 --dist loadgroup \
+    --tx "$WORKERS*popen//python=$ROOT/tests/integration/support/worker_python.sh" tests/integration
+}
 step_changelog()   { antsibull-changelog lint; }
 step_lint()        { ansible-lint --profile production; }
 step_sanity()      { bash scripts/sanity.sh; }
-step_molecule()    { (cd "$ROOT" && molecule test --all); }
+step_molecule() {
+  if [ "$ISOLATE" = 0 ]; then
+    (cd "$ROOT" && molecule test --all)
+  else
+    # its own lab instance (molecule keeps its state in this clone's .ansible/)
+    (cd "$ROOT" && scripts/lab-ns.sh molecule test --all)
+  fi
+}
 step_floor() {
   local stamp=$FLOOR_VENV/.installed-$FLOOR_CORE
   if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then

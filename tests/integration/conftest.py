@@ -143,3 +143,15 @@ def state_dir(tmp_path):
         background.stop(sd, meta["kind"], meta["id"])
     assert led.list() == [], "faults left in %s" % sd
     assert not any(m["running"] for m in background.list_workers(sd)), "workers left in %s" % sd
+
+
+# pytest-xdist (scripts/test.sh, FAULTLINE_TEST_WORKERS > 1): each worker runs
+# with its own lab instance (support/worker_python.sh -> scripts/lab-ns.sh: own
+# network and mount namespaces). The tests of one file stay on one worker, so
+# their module fixtures are set up once and their order is the file's. A test
+# that looks for lab processes by path keeps to its own instance with
+# support.util.sees_my_lab (the paths are the same strings in every instance).
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))

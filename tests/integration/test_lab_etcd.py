@@ -32,13 +32,13 @@ LAYOUTS = {
 
 
 def lab_processes():
-    """Pids of etcd processes whose command line points into the lab directory."""
+    """Pids of etcd processes whose command line points into this lab instance's lab directory."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             argv = proc_cmdline(int(entry))
             if argv and os.path.basename(argv[0]) == "etcd" and any(LAB_DIR + "/" in a for a in argv) \
-                    and proc_alive(int(entry)):
+                    and proc_alive(int(entry)) and util.sees_my_lab(int(entry)):
                 found.append(int(entry))
     return found
 

@@ -18,6 +18,17 @@ def wait_for(pred, timeout=30.0, step=0.1, what="condition"):
     raise AssertionError("timed out waiting for %s" % what)
 
 
+def sees_my_lab(pid, path="/var/lib"):
+    """True when process ``pid`` sees the same ``path`` as this one (same file
+    system behind it): a process of this lab instance, not one of another
+    instance started by scripts/lab-ns.sh (whose lab paths are the same
+    strings on a different overlay). False when the process is gone."""
+    try:
+        return os.stat("/proc/%d/root%s" % (pid, path)).st_dev == os.stat(path).st_dev
+    except OSError:
+        return False
+
+
 def read_pidfile(path):
     """The pid in ``path``, None when it is missing or holds none (the lab may be down)."""
     try:
