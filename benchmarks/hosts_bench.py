@@ -159,21 +159,38 @@ def leftovers():
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=False).stdout
     left += ["link " + w.split("@")[0] for line in links.splitlines() for w in line.split()[1:2]
              if w.startswith("fltv-") or w.startswith("flt-br0")]
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-            except OSError:
-                continue
-            if "/var/lib/faultline-lab/hosts/" in cmd:
-                left.append("process %s %s" % (pid, cmd[:80]))
+    left += ["process %s %s" % (pid, cmd[:80]) for pid, cmd in lab_processes()]
     for path in ("/var/lib/faultline-lab/hosts",):
         if os.path.exists(path):
             left.append(path)
     left += ["/etc/netns/" + x for x in (os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else [])
              if x.startswith("flt-")]
     return left
+
+
+def lab_processes(proc="/proc"):
+    """(pid, command line) of the processes that run from this machine's lab hosts directory.
+    A process that sees another /var/lib (a lab in a mount namespace of its own, with
+    /var/lib overlaid, as an isolated test run brings up) is not of this lab even though
+    its command line names the same path; ``ip netns exec`` (the lab's sshd) keeps /var/lib."""
+    try:
+        own = os.stat(os.path.join(proc, "self", "root", "var", "lib"))
+    except OSError:
+        own = os.stat("/var/lib")
+    found = []
+    for pid in os.listdir(proc):
+        if pid.isdigit():
+            try:
+                with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+                if "/var/lib/faultline-lab/hosts/" not in cmd:
+                    continue
+                seen = os.stat(os.path.join(proc, pid, "root", "var", "lib"))
+            except OSError:
+                continue  # gone, or its root is not readable
+            if (seen.st_dev, seen.st_ino) == (own.st_dev, own.st_ino):
+                found.append((pid, cmd))
+    return found
 
 
 def mem_mb():
