@@ -5,7 +5,9 @@
     .venv/bin/python benchmarks/hosts_bench.py --hosts 10,50,100 --lab-only --old-rev 4df7cb5
 
 Needs root and the lab lock (it brings roles/lab_hosts up with lab_hosts_count=N
-and always takes it down again, then checks nothing is left). Per N:
+and always takes it down again, then checks nothing is left). A lab of hosts
+found up (the 3-host lab other tests use) is taken down first and brought back
+up with its node count at the end. Per N:
 
 * lab up and down wall time (``playbooks/lab.yml``, components ``hosts``);
   with ``--old-rev`` also the role as it was at that commit (one ``ip``
@@ -19,7 +21,16 @@ and always takes it down again, then checks nothing is left). Per N:
   journals (fetched over SSH) the spread of the actual apply times (supervisor
   wake-up and rule in place). All namespaces share this machine's clock, so
   the spread has no clock error term here; across real hosts add each host's
-  error bound (``clock`` in the journal, from chronyc).
+  error bound (``clock`` in the journal, from chronyc);
+* beside the shipped variant (unless ``--no-anchor``), the anchor in the same
+  run (``hosts/anchor.yml``): a ping wave (the floor of any task on N hosts),
+  then the same rule change by ``ansible.builtin.command`` tasks, the nft
+  scripts of the fault's plan (``task_overhead_bench.anchor_scripts``) fed to
+  ``nft -f -`` inside each host, then their undo and the table deleted; the
+  ratio ours / anchor. With ``--rounds R`` the fault and the anchor alternate
+  (ours first in odd rounds, the anchor first in even ones); medians are
+  printed. The anchor reuses the SSH masters of the run before it (the
+  ControlPersist of the shipped settings), as the fault reuses its preparation's.
 
 Measurements, not tests: nothing here fails on a number.
 """
@@ -34,11 +45,14 @@ import sys
 import tempfile
 import time
 
+from task_overhead_bench import anchor_scripts, runtime  # benchmarks/ is this script's directory
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "benchmarks", "hosts")
 LAB = os.path.join(ROOT, "playbooks", "lab.yml")
 STATE = "/var/lib/faultline-lab/hosts/lab_hosts.json"
 SSH_DEFAULT = "-C -o ControlMaster=auto -o ControlPersist=60s"
+PORT = 7999  # the port the fault (and the anchor) rejects inside every host
 
 # name: (what it changes, environment for ansible-playbook). "shipped" is
 # ansible.cfg as it is; every other variant turns one setting back to
@@ -56,6 +70,11 @@ VARIANTS = {
 
 def log(msg):
     print(msg, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def env_for(extra):
@@ -140,21 +159,38 @@ def leftovers():
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=False).stdout
     left += ["link " + w.split("@")[0] for line in links.splitlines() for w in line.split()[1:2]
              if w.startswith("fltv-") or w.startswith("flt-br0")]
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-            except OSError:
-                continue
-            if "/var/lib/faultline-lab/hosts/" in cmd:
-                left.append("process %s %s" % (pid, cmd[:80]))
+    left += ["process %s %s" % (pid, cmd[:80]) for pid, cmd in lab_processes()]
     for path in ("/var/lib/faultline-lab/hosts",):
         if os.path.exists(path):
             left.append(path)
     left += ["/etc/netns/" + x for x in (os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else [])
              if x.startswith("flt-")]
     return left
+
+
+def lab_processes(proc="/proc"):
+    """(pid, command line) of the processes that run from this machine's lab hosts directory.
+    A process that sees another /var/lib (a lab in a mount namespace of its own, with
+    /var/lib overlaid, as an isolated test run brings up) is not of this lab even though
+    its command line names the same path; ``ip netns exec`` (the lab's sshd) keeps /var/lib."""
+    try:
+        own = os.stat(os.path.join(proc, "self", "root", "var", "lib"))
+    except OSError:
+        own = os.stat("/var/lib")
+    found = []
+    for pid in os.listdir(proc):
+        if pid.isdigit():
+            try:
+                with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+                if "/var/lib/faultline-lab/hosts/" not in cmd:
+                    continue
+                seen = os.stat(os.path.join(proc, pid, "root", "var", "lib"))
+            except OSError:
+                continue  # gone, or its root is not readable
+            if (seen.st_dev, seen.st_ino) == (own.st_dev, own.st_ino):
+                found.append((pid, cmd))
+    return found
 
 
 def mem_mb():
@@ -174,7 +210,7 @@ def run_fault(inventory, variant, n, tmp, start_lead=None):
     jdir = os.path.join(tmp, run_id)
     prep = playbook(os.path.join(BENCH, "prep.yml"), env, {"bench_prep_strategy": env.get("_prep", "free")},
                     inventory=inventory)
-    evars = {"bench_run_id": run_id, "bench_times_file": times_file, "bench_journal_dir": jdir}
+    evars = {"bench_run_id": run_id, "bench_times_file": times_file, "bench_journal_dir": jdir, "bench_port": PORT}
     if start_lead is not None:
         evars["bench_start_at"] = "%.3f" % (time.time() + start_lead)
     total = playbook(os.path.join(BENCH, "fault.yml"), env, evars, inventory=inventory)
@@ -211,6 +247,26 @@ def run_fault(inventory, variant, n, tmp, start_lead=None):
     return res
 
 
+def run_anchor(inventory, n, tmp):
+    """``hosts/anchor.yml`` with the shipped settings: the ping wave, and the fault's rule
+    change by command tasks (the nft scripts of its plan, owned by the default ledger as the
+    module's are). Walls as in run_fault."""
+    apply_script, revert_script = anchor_scripts(PORT, runtime.DEFAULT_STATE_DIR, delete_table=True)
+    times_file = os.path.join(tmp, "anchor-%d-%d.times.json" % (n, int(time.time() * 1000)))
+    total = playbook(os.path.join(BENCH, "anchor.yml"), {},
+                     {"bench_apply_script": apply_script, "bench_revert_script": revert_script,
+                      "bench_times_file": times_file}, inventory=inventory)
+    with open(times_file) as f:
+        t = json.load(f)
+    return {"n": n, "playbook_s": total, "ping_s": t["apply"] - t["ping"], "apply_s": t["applied"] - t["apply"],
+            "revert_s": t["reverted"] - t["revert"],
+            "apply_revert_s": (t["applied"] - t["apply"]) + (t["reverted"] - t["revert"])}
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
 def _terminated(signum, _frame):
     # SIGTERM (e.g. from timeout) ends the run through the finally blocks: the lab still comes down
     raise SystemExit("terminated by signal %d" % signum)
@@ -224,22 +280,26 @@ def main():
     ap.add_argument("--skew", type=float, default=None, metavar="LEAD",
                     help="also a start_at run, start LEAD seconds after dispatch begins (default: 0.25 s per host + 5)")
     ap.add_argument("--no-skew", action="store_true", help="no start_at run")
+    ap.add_argument("--no-anchor", action="store_true", help="no anchor (command tasks, ping wave) beside shipped")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds per variant (ours and the anchor alternate)")
     ap.add_argument("--lab-only", action="store_true", help="only lab up/down")
     ap.add_argument("--old-rev", help="also time roles/lab_hosts as it was at this git commit")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
-    if os.path.exists(STATE):
-        sys.exit("%s exists: a lab is up; take it down first" % STATE)
     counts = [int(x) for x in a.hosts.split(",")]
     variants = [v for v in a.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
-    if bad or not all(1 <= n <= 244 for n in counts):
-        sys.exit("unknown variants %s or a host count outside 1-244" % bad)
+    if bad or not all(1 <= n <= 244 for n in counts) or not 1 <= a.rounds <= 20:
+        sys.exit("unknown variants %s, a host count outside 1-244 or rounds outside 1-20" % bad)
     tmp = tempfile.mkdtemp(prefix="hosts_bench.")
     rows, failed = [], False
-    log("load average %s, MemAvailable %d MB, %d CPUs" % (open("/proc/loadavg").read().split()[:3],
-                                                          mem_mb(), os.cpu_count()))
+    log("load average %s, MemAvailable %d MB, %d CPUs" % (loadavg(), mem_mb(), os.cpu_count()))
+    found = None
+    if os.path.exists(STATE):
+        with open(STATE) as f:
+            found = len(json.load(f)["nodes"])
+        log("a lab of %d hosts is up: down for the run (%.1f s), up again at the end" % (found, lab(found, "down")))
     try:
         old = old_role(a.old_rev, tmp) if a.old_rev else None
         for n in counts:
@@ -256,21 +316,48 @@ def main():
                     inventory = json.load(f)["inventory"]
                 if not a.lab_only:
                     for v in variants:
-                        r = run_fault(inventory, v, n, tmp)
-                        log("N=%d %-18s apply %.2f s + revert %.2f s = %.2f s (playbook %.1f s, prep %.1f s), "
-                            "reverted on %d hosts" % (n, v, r["apply_s"], r["revert_s"], r["apply_revert_s"],
-                                                      r["playbook_s"], r["prep_s"], r["hosts_reverted"]))
-                        rows.append(("apply+revert " + v, n, "%.2f s (playbook %.1f s, prep %.1f s)"
-                                     % (r["apply_revert_s"], r["playbook_s"], r["prep_s"])))
-                        failed |= r["hosts_reverted"] != n
+                        ours, anchors = [], []
+                        for i in range(a.rounds):
+                            # the anchor (shipped settings only) alternates with ours: after it in the 1st,
+                            # 3rd.. round, before it in the 2nd, 4th..; so it always follows a fault run
+                            # and uses the SSH masters that run (and its preparation) opened
+                            anchor_now = v == "shipped" and not a.no_anchor
+                            for what in (("ours", "anchor") if i % 2 == 0 else ("anchor", "ours")):
+                                if what == "anchor" and anchor_now:
+                                    r = run_anchor(inventory, n, tmp)
+                                    anchors.append(r)
+                                    log("N=%d anchor round %d: ping wave %.2f s; command apply %.2f s + revert %.2f s "
+                                        "= %.2f s (playbook %.1f s); load %s"
+                                        % (n, i + 1, r["ping_s"], r["apply_s"], r["revert_s"], r["apply_revert_s"],
+                                           r["playbook_s"], loadavg()))
+                                elif what == "ours":
+                                    r = run_fault(inventory, v, n, tmp)
+                                    ours.append(r)
+                                    log("N=%d %-18s round %d: apply %.2f s + revert %.2f s = %.2f s (playbook %.1f s, "
+                                        "prep %.1f s), reverted on %d hosts; load %s"
+                                        % (n, v, i + 1, r["apply_s"], r["revert_s"], r["apply_revert_s"],
+                                           r["playbook_s"], r["prep_s"], r["hosts_reverted"], loadavg()))
+                                    failed |= r["hosts_reverted"] != n
+                        row = "%.2f s (playbook %.1f s, prep %.1f s)" % (
+                            median_of(ours, "apply_revert_s"), median_of(ours, "playbook_s"), median_of(ours, "prep_s"))
+                        if anchors:
+                            o, c = median_of(ours, "apply_revert_s"), median_of(anchors, "apply_revert_s")
+                            log("N=%d %s, medians of %d round(s): ours %.2f s (apply %.2f + revert %.2f), anchor %.2f s "
+                                "(apply %.2f + revert %.2f), ratio %.2f; ping wave %.2f s"
+                                % (n, v, len(ours), o, median_of(ours, "apply_s"), median_of(ours, "revert_s"), c,
+                                   median_of(anchors, "apply_s"), median_of(anchors, "revert_s"), o / c,
+                                   median_of(anchors, "ping_s")))
+                            row += "; anchor %.2f s, ratio %.2f; ping wave %.2f s" % (c, o / c, median_of(anchors, "ping_s"))
+                        rows.append(("apply+revert " + v, n, row))
                     if not a.no_skew:
                         lead = a.skew if a.skew is not None else 5 + 0.25 * n
                         r = run_fault(inventory, "shipped", n, tmp, start_lead=lead)
                         log("N=%d start_at (lead %.1f s, dispatch %.1f s): applied on %d/%d, missed %s; skew "
-                            "wake %.1f ms, rule in place %.1f ms; lag p50 %.1f ms max %.1f ms; clock bounds %s"
+                            "wake %.1f ms, rule in place %.1f ms; lag p50 %.1f ms max %.1f ms; clock bounds %s; "
+                            "reverted on %d; load %s"
                             % (n, lead, r.get("dispatch_s", 0), r["hosts_applied"], n, r["missed"],
                                r.get("skew_wake_ms", -1), r.get("skew_applied_ms", -1), r.get("lag_p50_ms", -1),
-                               r.get("lag_max_ms", -1), r.get("clock_bounds")))
+                               r.get("lag_max_ms", -1), r.get("clock_bounds"), r["hosts_reverted"], loadavg()))
                         rows.append(("start_at skew", n, "%.1f ms (wake %.1f ms), %d/%d applied"
                                      % (r.get("skew_applied_ms", -1), r.get("skew_wake_ms", -1),
                                         r["hosts_applied"], n)))
@@ -284,6 +371,8 @@ def main():
                 failed |= bool(left)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if found:
+            log("the lab of %d hosts found up is up again (%.1f s)" % (found, lab(found, "up")))
     log("\n| what | N | result |\n|---|---|---|")
     for what, n, res in rows:
         log("| %s | %d | %s |" % (what, n, res))

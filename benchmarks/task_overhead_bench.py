@@ -54,20 +54,27 @@ def scope(port):
                 loss_percent=None)
 
 
+def anchor_scripts(port, owner, delete_table=False):
+    """(apply, revert): the nft scripts of the plan of a reject fault on ``port`` owned by the
+    ledger ``owner``, for an ``nft -f -`` command task doing the same rule change as the fault.
+    ``delete_table``: the revert also deletes the table, as the revert of the last fault does
+    (the plan's ``nft_gc`` step). Also used by hosts_bench.py."""
+    plan = NetworkFault(scope(port), backend="nft", owner=owner).plan()
+    undo = plan["revert"][0]["stdin"]
+    if delete_table:
+        undo += "delete table inet faultline\n"
+    return plan["apply"][0]["stdin"], undo
+
+
 def plays(state_dir):
     net = [{"name": "%s %d" % (state, p),
             "faultline.chaos.network": {"state": state, "type": "reject", "port": p, "state_dir": state_dir}}
            for state in ("down", "up") for p in PORTS]
-    cmd = []
-    for p in PORTS:
-        plan = NetworkFault(scope(p), backend="nft", owner=state_dir).plan()
-        cmd.append({"name": "down %d" % p, "ansible.builtin.command": {"argv": ["nft", "-f", "-"],
-                                                                       "stdin": plan["apply"][0]["stdin"]}})
-    for i, p in enumerate(PORTS):
-        undo = NetworkFault(scope(p), backend="nft", owner=state_dir).plan()["revert"][0]["stdin"]
-        if i == len(PORTS) - 1:
-            undo += "delete table inet faultline\n"
-        cmd.append({"name": "up %d" % p, "ansible.builtin.command": {"argv": ["nft", "-f", "-"], "stdin": undo}})
+    scripts = [anchor_scripts(p, state_dir, delete_table=i == len(PORTS) - 1) for i, p in enumerate(PORTS)]
+    cmd = [{"name": "down %d" % p, "ansible.builtin.command": {"argv": ["nft", "-f", "-"], "stdin": apply}}
+           for p, (apply, _undo) in zip(PORTS, scripts)]
+    cmd += [{"name": "up %d" % p, "ansible.builtin.command": {"argv": ["nft", "-f", "-"], "stdin": undo}}
+            for p, (_apply, undo) in zip(PORTS, scripts)]
     for t in cmd:
         t["changed_when"] = True
     empty = [{"name": "nothing", "ansible.builtin.meta": "noop"}]
