@@ -66,8 +66,9 @@ test: setup
 unit: venv collection
 	$(PY) -m pytest -q tests/unit
 
+# like the steps of make test: each with private lab instances (scripts/lab-ns.sh)
 integration: setup
-	$(PY) -m pytest -q tests/integration
+	bash scripts/test.sh integration
 
 lint: setup
 	ansible-lint --profile production
@@ -76,7 +77,7 @@ sanity: setup
 	bash scripts/sanity.sh
 
 molecule: setup
-	molecule test --all
+	bash scripts/test.sh molecule
 
 lab-up: setup
 	ansible-playbook playbooks/lab.yml -e lab_state=up $(LAB_ARGS)
