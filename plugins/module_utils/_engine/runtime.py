@@ -54,7 +54,18 @@ import time
 
 DEFAULT_STATE_DIR = "/run/faultline"
 DEFAULT_LEASE = 3600.0
-SUPERVISOR_SCRIPT = "supervisor.py"
+SUPERVISOR_SCRIPT = "supervisor.py"   # the program: a stub that imports the runtime copy below
+SUPERVISOR_RUNTIME = "faultline_runtime"  # this file, copied into the state dir, run from cached bytecode
+SUPERVISOR_STUB = """# faultline.chaos supervisor: runs the copy of the collection's runtime next to it
+# as a module, from its bytecode in __pycache__ (a script is compiled on every start)
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faultline_runtime  # noqa: E402
+
+sys.exit(faultline_runtime.main())
+"""
 START_TOLERANCE = 2.0       # seconds a start_at may lie in the past
 START_MAX_AHEAD = 86400.0   # ... and at most this far in the future
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff of a failed revert (seconds)
@@ -1344,6 +1355,19 @@ def supervisor_script_path(state_dir):
     return os.path.join(state_dir, SUPERVISOR_SCRIPT)
 
 
+def supervisor_runtime_path(state_dir):
+    return os.path.join(state_dir, SUPERVISOR_RUNTIME + ".py")
+
+
+def supervisor_bytecode_path(state_dir):
+    """Where the supervisor (this interpreter, ``-E``: no PYTHONPYCACHEPREFIX) finds the
+    runtime copy's bytecode; None when this Python keeps none."""
+    tag = getattr(sys.implementation, "cache_tag", None)
+    if not tag:
+        return None
+    return os.path.join(state_dir, "__pycache__", "%s.%s.pyc" % (SUPERVISOR_RUNTIME, tag))
+
+
 def is_supervisor_cmdline(argv):
     """True for the command line of a faultline supervisor (any ledger)."""
     argv = list(argv or [])
@@ -1352,33 +1376,72 @@ def is_supervisor_cmdline(argv):
         "--state-dir" in argv and "--id" in argv
 
 
-def install_supervisor(state_dir):
-    """Copy this file into the state directory (if changed) and return its path."""
-    src = None
+def _runtime_source():
+    """This file's source (from the AnsiballZ zip when the module runs from one)."""
     loader = globals().get("__loader__")
     if loader is not None and hasattr(loader, "get_source"):
         try:
             src = loader.get_source(__name__)
+            if src is not None:
+                return src
         except Exception:  # noqa: BLE001
-            src = None
-    if src is None:
-        with open(__file__, "r") as f:
-            src = f.read()
-    path = supervisor_script_path(state_dir)
-    check_trusted(state_dir)
-    check_trusted(path, kind="supervisor script")
+            pass
+    with open(__file__, "r") as f:
+        return f.read()
+
+
+def _install_file(path, text, mode):
+    """Write ``text`` to ``path`` (atomic) unless it holds it already; True when written."""
     try:
         with open(path, "r") as f:
-            if f.read() == src:
-                return path
+            if f.read() == text:
+                return False
     except (IOError, OSError):
         pass
     tmp = path + ".tmp.%d" % os.getpid()
     with open(tmp, "w") as f:
-        f.write(src)
-    os.chmod(tmp, 0o700)
+        f.write(text)
+    os.chmod(tmp, mode)
     os.rename(tmp, path)
-    return path
+    return True
+
+
+def install_supervisor(state_dir):
+    """Install the supervisor into the state directory (what changed) and return its script's path.
+
+    The script (``supervisor.py``) is a stub that imports a copy of this file
+    (``faultline_runtime.py``) as a module, so Python runs it from the bytecode
+    compiled here into ``__pycache__`` (a script run as ``__main__`` is compiled
+    on every start).  The bytecode is checked against the source's hash on
+    every import, so a copy replaced by an upgraded collection never runs stale
+    bytecode; the copy itself is compared with this file on every install.
+    Everything is refused unless trusted (:func:`check_trusted`): root imports it.
+    """
+    src = _runtime_source()
+    script, copy = supervisor_script_path(state_dir), supervisor_runtime_path(state_dir)
+    cache = supervisor_bytecode_path(state_dir)
+    check_trusted(state_dir)
+    check_trusted(script, kind="supervisor script")
+    check_trusted(copy, kind="supervisor runtime")
+    if cache:
+        check_trusted(os.path.dirname(cache))
+        check_trusted(cache, kind="supervisor bytecode")
+    changed = _install_file(copy, src, 0o600)
+    if cache and (changed or not os.path.exists(cache)):
+        import py_compile  # only when the copy changed
+        try:
+            os.mkdir(os.path.dirname(cache), 0o700)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+        try:
+            py_compile.compile(copy, cfile=cache, doraise=True, optimize=0,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        except py_compile.PyCompileError as e:
+            raise EngineError("cannot compile the supervisor runtime %s: %s" % (copy, e.msg))
+        os.chmod(cache, 0o600)
+    _install_file(script, SUPERVISOR_STUB, 0o700)
+    return script
 
 
 def has_systemd():
@@ -1407,8 +1470,9 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
     crash_point()
     script = install_supervisor(state_dir)
     python = python or sys.executable
-    # -S: no site-packages (the script is standard library only): a faster start
-    argv = [python, "-S", script, "--state-dir", state_dir, "--id", fault_id]
+    # -S: no site-packages (the script is standard library only): a faster start;
+    # -E: no PYTHON* variables (PYTHONPYCACHEPREFIX would bypass the installed bytecode)
+    argv = [python, "-E", "-S", script, "--state-dir", state_dir, "--id", fault_id]
     registered_before = _lock_registration(state_dir, fault_id)
     started = False
     if has_systemd():
