@@ -39,18 +39,24 @@ __metaclass__ = type
 
 import errno
 import fcntl
-import hashlib
 import json
 import math
 import os
 import select
-import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import time
+
+# hashlib, shutil and socket are imported where they are used: the supervisor
+# (this file, started for every fault) needs none of them to hold and revert a
+# rule, and each costs milliseconds of its start.
+
+
+def _hostname():
+    """socket.gethostname() without importing socket (both are uname's nodename on Linux)."""
+    return os.uname()[1]
 
 DEFAULT_STATE_DIR = "/run/faultline"
 DEFAULT_LEASE = 3600.0
@@ -155,7 +161,7 @@ def make_event(source, ident, event, detail=None, host=None, ts=None):
     """The one event shape of DESIGN.md section 3."""
     return {
         "ts": time.time() if ts is None else ts,
-        "host": host or socket.gethostname(),
+        "host": host or _hostname(),
         "source": source,
         "id": ident,
         "event": event,
@@ -234,7 +240,7 @@ class Ledger(object):
         self.faults_dir = os.path.join(state_dir, "faults")
         self.journal_path = os.path.join(state_dir, "journal.jsonl")
         self.lock_path = os.path.join(state_dir, "lock")
-        self.host = host or socket.gethostname()
+        self.host = host or _hostname()
         self._lock_fd = None
         self._depth = 0
         self._checked = False
@@ -645,6 +651,7 @@ class SessionRunner(object):
 
 
 def port_open(host, port, timeout=0.5):
+    import socket
     try:
         s = socket.create_connection((host, int(port)), timeout=timeout)
     except (socket.error, OSError):
@@ -654,6 +661,7 @@ def port_open(host, port, timeout=0.5):
 
 
 def sha256_file(path):
+    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -810,6 +818,7 @@ def _private_dir(parent_fd):
 def _copy_fd(sfd, dfd):
     """Copy ``sfd`` into ``dfd`` (both at offset 0; ``dfd`` None: only read);
     returns the sha256 of what was read."""
+    import hashlib
     h = hashlib.sha256()
     pos = 0
     while True:
@@ -1316,6 +1325,7 @@ def iso_utc(t):
 
 def clock_status(runner=None, timeout=2.0):
     """Offset and error bound of the system clock from ``chronyc tracking``, or None."""
+    import shutil
     if shutil.which("chronyc") is None:
         return None
     try:
@@ -1445,6 +1455,7 @@ def install_supervisor(state_dir):
 
 
 def has_systemd():
+    import shutil
     return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
 
 
@@ -1948,19 +1959,35 @@ def _daemonize_and_report():
     os.chdir("/")
 
 
+def _supervisor_args(argv):
+    """``--state-dir DIR --id ID [--daemonize]`` (the command line spawn_supervisor builds;
+    parsed by hand: argparse would cost the supervisor's start milliseconds)."""
+    out, rest = {"daemonize": False}, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--daemonize":
+            out["daemonize"] = True
+        elif arg in ("--state-dir", "--id") and rest and arg[2:] not in out:
+            out[arg[2:]] = rest.pop(0)
+        else:
+            raise EngineError("unexpected argument %r" % arg)
+    if "state-dir" not in out or "id" not in out:
+        raise EngineError("--state-dir and --id are required")
+    return out
+
+
 def main(argv=None):
-    import argparse  # only used when run as the supervisor script
-    p = argparse.ArgumentParser(description="faultline.chaos fault supervisor")
-    p.add_argument("--state-dir", required=True)
-    p.add_argument("--id", required=True)
-    p.add_argument("--daemonize", action="store_true")
-    args = p.parse_args(argv)
-    if args.daemonize:
+    try:
+        args = _supervisor_args(sys.argv[1:] if argv is None else argv)
+    except EngineError as e:
+        sys.stderr.write("usage: supervisor.py --state-dir DIR --id ID [--daemonize]\nerror: %s\n" % e)
+        return 2
+    if args["daemonize"]:
         _daemonize_and_report()
-    return run_supervisor(args.state_dir, args.id)
+    return run_supervisor(args["state-dir"], args["id"])
 
 
 if __name__ == "__main__":
-    # This file also runs as its own program (the supervisor script copied into the
-    # state dir), never inside a module, so there is no exit_json to call here.
+    # This file also runs as its own program (as the supervisor, the stub supervisor.py
+    # calls main() of its copy), never inside a module, so there is no exit_json to call here.
     sys.exit(main())  # pylint: disable=ansible-bad-function
