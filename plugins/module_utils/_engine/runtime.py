@@ -53,11 +53,6 @@ import time
 # (this file, started for every fault) needs none of them to hold and revert a
 # rule, and each costs milliseconds of its start.
 
-
-def _hostname():
-    """socket.gethostname() without importing socket (both are uname's nodename on Linux)."""
-    return os.uname()[1]
-
 DEFAULT_STATE_DIR = "/run/faultline"
 DEFAULT_LEASE = 3600.0
 SUPERVISOR_SCRIPT = "supervisor.py"   # the program: a stub that imports the runtime copy below
@@ -156,6 +151,11 @@ class RecordUnreadable(EngineError):
 # --------------------------------------------------------------------------
 # events
 # --------------------------------------------------------------------------
+
+def _hostname():
+    """socket.gethostname() without importing socket (both are uname's nodename on Linux)."""
+    return os.uname()[1]
+
 
 def make_event(source, ident, event, detail=None, host=None, ts=None):
     """The one event shape of DESIGN.md section 3."""

@@ -202,9 +202,10 @@ def test_supervisor_command_line(argv, want):
     assert rt._supervisor_args(argv) == want
 
 
-@pytest.mark.parametrize("argv", [[], ["--id", "f1"], ["--state-dir", "/x", "--id"], ["--state-dir", "/x", "--id", "a",
-                                                                                     "--id", "b"],
-                                  ["--state-dir", "/x", "--id", "a", "--help"]])
+@pytest.mark.parametrize("argv", [
+    [], ["--id", "f1"], ["--state-dir", "/x", "--id"], ["--state-dir", "/x", "--id", "a", "--id", "b"],
+    ["--state-dir", "/x", "--id", "a", "--help"],
+])
 def test_a_wrong_supervisor_command_line_is_a_usage_error(argv, capsys):
     assert rt.main(argv) == 2
     assert "usage: supervisor.py --state-dir DIR --id ID" in capsys.readouterr().err
