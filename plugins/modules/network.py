@@ -312,13 +312,15 @@ from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime im
 from ansible_collections.faultline.chaos.plugins.module_utils._faults.network import (
     NetworkFault, netns_prefix,
 )
-from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
 
 
 def _build_fault(module, scope, ports):
     """The fault this task describes: the same object for down, flap and up."""
     p = module.params
     if p["type"] == "service":
+        # only here: the process planner (and the worker registry it reads) costs every
+        # other network task milliseconds of import
+        from ansible_collections.faultline.chaos.plugins.module_utils._faults.process import ServiceStopFault
         return ServiceStopFault(dict(
             service_unit=p["service_unit"], service_pidfile=p["service_pidfile"],
             service_start=p["service_start"], service_port=ports[0] if ports else None,

@@ -39,22 +39,34 @@ __metaclass__ = type
 
 import errno
 import fcntl
-import hashlib
 import json
 import math
 import os
 import select
-import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import time
 
+# hashlib, shutil and socket are imported where they are used: the supervisor
+# (this file, started for every fault) needs none of them to hold and revert a
+# rule, and each costs milliseconds of its start.
+
 DEFAULT_STATE_DIR = "/run/faultline"
 DEFAULT_LEASE = 3600.0
-SUPERVISOR_SCRIPT = "supervisor.py"
+SUPERVISOR_SCRIPT = "supervisor.py"   # the program: a stub that imports the runtime copy below
+SUPERVISOR_RUNTIME = "faultline_runtime"  # this file, copied into the state dir, run from cached bytecode
+SUPERVISOR_STUB = """# faultline.chaos supervisor: runs the copy of the collection's runtime next to it
+# as a module, from its bytecode in __pycache__ (a script is compiled on every start)
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faultline_runtime  # noqa: E402
+
+sys.exit(faultline_runtime.main())
+"""
 START_TOLERANCE = 2.0       # seconds a start_at may lie in the past
 START_MAX_AHEAD = 86400.0   # ... and at most this far in the future
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff of a failed revert (seconds)
@@ -140,11 +152,16 @@ class RecordUnreadable(EngineError):
 # events
 # --------------------------------------------------------------------------
 
+def _hostname():
+    """socket.gethostname() without importing socket (both are uname's nodename on Linux)."""
+    return os.uname()[1]
+
+
 def make_event(source, ident, event, detail=None, host=None, ts=None):
     """The one event shape of DESIGN.md section 3."""
     return {
         "ts": time.time() if ts is None else ts,
-        "host": host or socket.gethostname(),
+        "host": host or _hostname(),
         "source": source,
         "id": ident,
         "event": event,
@@ -223,7 +240,7 @@ class Ledger(object):
         self.faults_dir = os.path.join(state_dir, "faults")
         self.journal_path = os.path.join(state_dir, "journal.jsonl")
         self.lock_path = os.path.join(state_dir, "lock")
-        self.host = host or socket.gethostname()
+        self.host = host or _hostname()
         self._lock_fd = None
         self._depth = 0
         self._checked = False
@@ -634,6 +651,7 @@ class SessionRunner(object):
 
 
 def port_open(host, port, timeout=0.5):
+    import socket
     try:
         s = socket.create_connection((host, int(port)), timeout=timeout)
     except (socket.error, OSError):
@@ -643,6 +661,7 @@ def port_open(host, port, timeout=0.5):
 
 
 def sha256_file(path):
+    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -799,6 +818,7 @@ def _private_dir(parent_fd):
 def _copy_fd(sfd, dfd):
     """Copy ``sfd`` into ``dfd`` (both at offset 0; ``dfd`` None: only read);
     returns the sha256 of what was read."""
+    import hashlib
     h = hashlib.sha256()
     pos = 0
     while True:
@@ -1305,6 +1325,7 @@ def iso_utc(t):
 
 def clock_status(runner=None, timeout=2.0):
     """Offset and error bound of the system clock from ``chronyc tracking``, or None."""
+    import shutil
     if shutil.which("chronyc") is None:
         return None
     try:
@@ -1344,6 +1365,19 @@ def supervisor_script_path(state_dir):
     return os.path.join(state_dir, SUPERVISOR_SCRIPT)
 
 
+def supervisor_runtime_path(state_dir):
+    return os.path.join(state_dir, SUPERVISOR_RUNTIME + ".py")
+
+
+def supervisor_bytecode_path(state_dir):
+    """Where the supervisor (this interpreter, ``-E``: no PYTHONPYCACHEPREFIX) finds the
+    runtime copy's bytecode; None when this Python keeps none."""
+    tag = getattr(sys.implementation, "cache_tag", None)
+    if not tag:
+        return None
+    return os.path.join(state_dir, "__pycache__", "%s.%s.pyc" % (SUPERVISOR_RUNTIME, tag))
+
+
 def is_supervisor_cmdline(argv):
     """True for the command line of a faultline supervisor (any ledger)."""
     argv = list(argv or [])
@@ -1352,36 +1386,76 @@ def is_supervisor_cmdline(argv):
         "--state-dir" in argv and "--id" in argv
 
 
-def install_supervisor(state_dir):
-    """Copy this file into the state directory (if changed) and return its path."""
-    src = None
+def _runtime_source():
+    """This file's source (from the AnsiballZ zip when the module runs from one)."""
     loader = globals().get("__loader__")
     if loader is not None and hasattr(loader, "get_source"):
         try:
             src = loader.get_source(__name__)
+            if src is not None:
+                return src
         except Exception:  # noqa: BLE001
-            src = None
-    if src is None:
-        with open(__file__, "r") as f:
-            src = f.read()
-    path = supervisor_script_path(state_dir)
-    check_trusted(state_dir)
-    check_trusted(path, kind="supervisor script")
+            pass
+    with open(__file__, "r") as f:
+        return f.read()
+
+
+def _install_file(path, text, mode):
+    """Write ``text`` to ``path`` (atomic) unless it holds it already; True when written."""
     try:
         with open(path, "r") as f:
-            if f.read() == src:
-                return path
+            if f.read() == text:
+                return False
     except (IOError, OSError):
         pass
     tmp = path + ".tmp.%d" % os.getpid()
     with open(tmp, "w") as f:
-        f.write(src)
-    os.chmod(tmp, 0o700)
+        f.write(text)
+    os.chmod(tmp, mode)
     os.rename(tmp, path)
-    return path
+    return True
+
+
+def install_supervisor(state_dir):
+    """Install the supervisor into the state directory (what changed) and return its script's path.
+
+    The script (``supervisor.py``) is a stub that imports a copy of this file
+    (``faultline_runtime.py``) as a module, so Python runs it from the bytecode
+    compiled here into ``__pycache__`` (a script run as ``__main__`` is compiled
+    on every start).  The bytecode is checked against the source's hash on
+    every import, so a copy replaced by an upgraded collection never runs stale
+    bytecode; the copy itself is compared with this file on every install.
+    Everything is refused unless trusted (:func:`check_trusted`): root imports it.
+    """
+    src = _runtime_source()
+    script, copy = supervisor_script_path(state_dir), supervisor_runtime_path(state_dir)
+    cache = supervisor_bytecode_path(state_dir)
+    check_trusted(state_dir)
+    check_trusted(script, kind="supervisor script")
+    check_trusted(copy, kind="supervisor runtime")
+    if cache:
+        check_trusted(os.path.dirname(cache))
+        check_trusted(cache, kind="supervisor bytecode")
+    changed = _install_file(copy, src, 0o600)
+    if cache and (changed or not os.path.exists(cache)):
+        import py_compile  # only when the copy changed
+        try:
+            os.mkdir(os.path.dirname(cache), 0o700)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+        try:
+            py_compile.compile(copy, cfile=cache, doraise=True, optimize=0,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        except py_compile.PyCompileError as e:
+            raise EngineError("cannot compile the supervisor runtime %s: %s" % (copy, e.msg))
+        os.chmod(cache, 0o600)
+    _install_file(script, SUPERVISOR_STUB, 0o700)
+    return script
 
 
 def has_systemd():
+    import shutil
     return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
 
 
@@ -1407,8 +1481,9 @@ def spawn_supervisor(state_dir, fault_id, python=None, timeout=30.0):
     crash_point()
     script = install_supervisor(state_dir)
     python = python or sys.executable
-    # -S: no site-packages (the script is standard library only): a faster start
-    argv = [python, "-S", script, "--state-dir", state_dir, "--id", fault_id]
+    # -S: no site-packages (the script is standard library only): a faster start;
+    # -E: no PYTHON* variables (PYTHONPYCACHEPREFIX would bypass the installed bytecode)
+    argv = [python, "-E", "-S", script, "--state-dir", state_dir, "--id", fault_id]
     registered_before = _lock_registration(state_dir, fault_id)
     started = False
     if has_systemd():
@@ -1884,19 +1959,35 @@ def _daemonize_and_report():
     os.chdir("/")
 
 
+def _supervisor_args(argv):
+    """``--state-dir DIR --id ID [--daemonize]`` (the command line spawn_supervisor builds;
+    parsed by hand: argparse would cost the supervisor's start milliseconds)."""
+    out, rest = {"daemonize": False}, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--daemonize":
+            out["daemonize"] = True
+        elif arg in ("--state-dir", "--id") and rest and arg[2:] not in out:
+            out[arg[2:]] = rest.pop(0)
+        else:
+            raise EngineError("unexpected argument %r" % arg)
+    if "state-dir" not in out or "id" not in out:
+        raise EngineError("--state-dir and --id are required")
+    return out
+
+
 def main(argv=None):
-    import argparse  # only used when run as the supervisor script
-    p = argparse.ArgumentParser(description="faultline.chaos fault supervisor")
-    p.add_argument("--state-dir", required=True)
-    p.add_argument("--id", required=True)
-    p.add_argument("--daemonize", action="store_true")
-    args = p.parse_args(argv)
-    if args.daemonize:
+    try:
+        args = _supervisor_args(sys.argv[1:] if argv is None else argv)
+    except EngineError as e:
+        sys.stderr.write("usage: supervisor.py --state-dir DIR --id ID [--daemonize]\nerror: %s\n" % e)
+        return 2
+    if args["daemonize"]:
         _daemonize_and_report()
-    return run_supervisor(args.state_dir, args.id)
+    return run_supervisor(args["state-dir"], args["id"])
 
 
 if __name__ == "__main__":
-    # This file also runs as its own program (the supervisor script copied into the
-    # state dir), never inside a module, so there is no exit_json to call here.
+    # This file also runs as its own program (as the supervisor, the stub supervisor.py
+    # calls main() of its copy), never inside a module, so there is no exit_json to call here.
     sys.exit(main())  # pylint: disable=ansible-bad-function

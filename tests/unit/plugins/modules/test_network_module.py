@@ -203,3 +203,20 @@ def test_restore_reports_unreadable_records_and_selects_by_run(monkeypatch, run_
     assert code == 1 and out["errors"] == ["broken: record is unreadable; its supervisor (if alive) reverts "
                                            "it at its deadline"]
     assert [(r["id"], r["reverted"]) for r in out["reverted"]] == [("process_a", True), ("broken", False)]
+
+
+def test_the_network_module_imports_the_process_planner_only_for_type_service():
+    """Before: every network task imported _faults/process.py and _engine/background.py
+    (compiled from the AnsiballZ zip on every run: about 8 ms a task here)."""
+    import subprocess
+    import sys
+    code = ("import sys; import ansible_collections.faultline.chaos.plugins.modules.network; "
+            "print(' '.join(m.rsplit('.', 1)[-1] for m in sys.modules if m.endswith(('_faults.process', "
+            "'_engine.background'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.stdout.strip() == ""
+    fault = network_module._build_fault(type("M", (), {"params": dict(
+        type="service", service_unit="x.service", service_pidfile=None, service_start=None, service_host="h",
+        service_stop_timeout=5.0, fault_id=None)})(), {}, [3306])
+    assert type(fault).__name__ == "ServiceStopFault"
