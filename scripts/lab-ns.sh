@@ -44,9 +44,36 @@ exec unshare --net --mount --propagation private -- /bin/sh -eu -c '
   set +e
   "$@"
   rc=$?
-  if [ "${FAULTLINE_LAB_NS_DOWN:-1}" != 0 ] && [ -e /var/lib/faultline-lab ]; then
-    (cd "$FAULTLINE_LAB_NS_ROOT" && ansible-playbook playbooks/lab.yml -e lab_state=down \
-        >/run/lab-ns-down.log 2>&1) \
-      || { echo "lab-ns.sh: lab down inside the namespace FAILED:" >&2; tail -20 /run/lab-ns-down.log >&2; }
+  if [ "${FAULTLINE_LAB_NS_DOWN:-1}" != 0 ]; then
+    if [ -e /var/lib/faultline-lab ]; then
+      (cd "$FAULTLINE_LAB_NS_ROOT" && ansible-playbook playbooks/lab.yml -e lab_state=down \
+          >/run/lab-ns-down.log 2>&1) \
+        || { echo "lab-ns.sh: lab down inside the namespace FAILED:" >&2; tail -20 /run/lab-ns-down.log >&2; }
+    fi
+    # Whatever still runs in this network namespace was started by the command
+    # (a server of an interrupted test, say): stop it by pid, TERM then KILL.
+    me=$(readlink /proc/self/ns/net)
+    alive() {  # running, not a zombie (the state follows the command name in /proc/PID/stat)
+      st=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${st%% *}" != Z ]
+    }
+    left() {
+      for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [ "$pid" != $$ ] && [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$me" ] && echo "$pid"
+      done
+    }
+    pids=$(left | tr "\n" " ")
+    for pid in $pids; do
+      alive "$pid" || continue  # gone already: the short-lived processes of the listing itself
+      echo "lab-ns.sh: stopping pid $pid left in the namespace: $(tr "\0" " " <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)" >&2
+      kill -TERM "$pid" 2>/dev/null || true
+    done
+    n=0
+    while [ -n "$pids" ] && [ $n -lt 50 ]; do
+      still=""
+      for pid in $pids; do alive "$pid" && still="$still $pid"; done
+      pids=$still; n=$((n + 1)); [ -n "$pids" ] && sleep 0.1
+    done
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
   fi
   exit $rc' lab-ns "$@"

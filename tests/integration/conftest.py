@@ -2,12 +2,13 @@
 
 Fixtures (use them as test arguments):
 
-``lab``           session: brings the MySQL lab up with ``playbooks/lab.yml``
+``lab``           module: brings the MySQL lab up with ``playbooks/lab.yml``
                   unless it is already up, yields the ``lab_mysql`` fact
                   (``{"source": {host, port, socket, pidfile, datadir,
                   binlog_dir, start_argv, log, user, password, ...},
                   "replica": {...}}``) and takes the lab down at the end of the
-                  session only if it brought it up.
+                  test module only if it brought it up (a later file that
+                  brings up its own lab must not find it).
 ``run_playbook``  ``run_playbook(path, extra_vars=None, check=False, diff=False,
                   inventory=None)`` -> ``subprocess.CompletedProcess`` (text).
 ``run_module``    ``run_module(module, args=None, check=False, diff=False,
@@ -33,7 +34,7 @@ Plain helpers (paths, ``ansible_env``, ``wait_for`` ...) are in the
 ``support`` package next to this file: import them from there, never from a
 ``conftest`` module.
 
-Set ``FAULTLINE_KEEP_LAB=1`` to leave a lab this session started running.
+Set ``FAULTLINE_KEEP_LAB=1`` to leave a lab a test module started running.
 """
 import os
 import types
@@ -75,7 +76,9 @@ def lab_down():
     return cp
 
 
-@pytest.fixture(scope="session")
+# module scope: a file that needs no lab up (test_xhost, test_lab_order bring up
+# their own) must not find the one an earlier file used (they skipped before)
+@pytest.fixture(scope="module")
 def lab():
     desc = read_lab()
     started = desc is None
@@ -109,7 +112,7 @@ def lab_ctl():
     return types.SimpleNamespace(up=lab_up, down=lab_down, read=read_lab, playbook=LAB_PLAYBOOK)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mysql(lab):
     return MySQL(lab)
 
