@@ -50,16 +50,22 @@ exec unshare --net --mount --propagation private -- /bin/sh -eu -c '
           >/run/lab-ns-down.log 2>&1) \
         || { echo "lab-ns.sh: lab down inside the namespace FAILED:" >&2; tail -20 /run/lab-ns-down.log >&2; }
     fi
-    # Whatever still runs in this network namespace was started by the command
+    # Whatever still runs in this network namespace, or in one made inside it
+    # (a lab host: it sees the same /var/lib overlay), was started by the command
     # (a server of an interrupted test, say): stop it by pid, TERM then KILL.
     me=$(readlink /proc/self/ns/net)
+    mydev=$(stat -c %d /var/lib)
     alive() {  # running, not a zombie (the state follows the command name in /proc/PID/stat)
       st=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${st%% *}" != Z ]
     }
     left() {
       for p in /proc/[0-9]*; do
         pid=${p#/proc/}
-        [ "$pid" != $$ ] && [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$me" ] && echo "$pid"
+        [ "$pid" != $$ ] || continue
+        if [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$me" ] \
+            || [ "$(stat -c %d "$p/root/var/lib" 2>/dev/null)" = "$mydev" ]; then
+          echo "$pid"
+        fi
       done
     }
     pids=$(left | tr "\n" " ")

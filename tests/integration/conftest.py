@@ -154,6 +154,7 @@ def state_dir(tmp_path):
 # their module fixtures are set up once and their order is the file's. A test
 # that looks for lab processes by path keeps to its own instance with
 # support.util.sees_my_lab (the paths are the same strings in every instance).
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (else files were split)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if not item.get_closest_marker("xdist_group"):

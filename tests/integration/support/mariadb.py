@@ -78,8 +78,13 @@ class Server(object):
 
     def write_config(self):
         os.makedirs(os.path.dirname(self.binlog_base), exist_ok=True)
+        # a private tmpdir: mariadb-install-db run by two servers at once with the
+        # shared /tmp failed ("Could not remove temporary table '/tmp/#sql-temptable-...'",
+        # "Installation of system tables failed!"), 1 of 4 concurrent runs here
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
         lines = [
             "[mysqld]", "user=root", "datadir=%s" % self.datadir, "port=%d" % self.port,
+            "tmpdir=%s" % os.path.join(self.dir, "tmp"),
             "bind-address=%s" % self.address, "socket=%s" % self.socket, "pid-file=%s" % self.pidfile,
             "log-error=%s" % os.path.join(self.dir, "error.log"), "server-id=%d" % self.server_id,
             "skip-name-resolve", "log-bin=%s" % self.binlog_base, "binlog-format=ROW",
@@ -93,9 +98,12 @@ class Server(object):
     def install(self):
         os.makedirs(self.dir)
         self.write_config()
-        subprocess.run([INSTALL_DB, "--defaults-file=%s" % self.cnf, "--skip-test-db",
-                        "--auth-root-authentication-method=normal"],
-                       check=True, capture_output=True, timeout=120)
+        cp = subprocess.run([INSTALL_DB, "--defaults-file=%s" % self.cnf, "--skip-test-db",
+                             "--auth-root-authentication-method=normal"],
+                            capture_output=True, text=True, timeout=120, check=False)
+        if cp.returncode != 0:
+            raise RuntimeError("mariadb-install-db for %s failed (rc %d): %s" % (
+                self.name, cp.returncode, (cp.stdout + cp.stderr)[-2000:]))
 
     def start(self, timeout=60):
         if port_open(self.address, self.port, 0.3):
