@@ -148,7 +148,7 @@ def state_dir(tmp_path):
     assert not any(m["running"] for m in background.list_workers(sd)), "workers left in %s" % sd
 
 
-# pytest-xdist (scripts/test.sh, FAULTLINE_TEST_WORKERS > 1): each worker runs
+# pytest-xdist (scripts/test.sh with FAULTLINE_TEST_WORKERS > 1): each worker runs
 # with its own lab instance (support/worker_python.sh -> scripts/lab-ns.sh: own
 # network and mount namespaces). The tests of one file stay on one worker, so
 # their module fixtures are set up once and their order is the file's. A test
