@@ -70,7 +70,9 @@ def kill_supervisor(state_dir, fault_id):
 
 
 def test_sigkilled_supervisor_of_a_timed_network_fault_is_reaped_by_fault_info(run_module, state_dir, listener):
-    res = run_module("network", dict(state="down", type="reject", port=PORT, duration=3, state_dir=state_dir))
+    # duration 10: with 3, ansible-playbook took longer than the fault to return at
+    # load 5 (3 parallel workers) and the supervisor had reverted it before the check
+    res = run_module("network", dict(state="down", type="reject", port=PORT, duration=10, state_dir=state_dir))
     assert not res["failed"], res["msg"]
     assert connect(PORT)[0] == "refused"
     kill_supervisor(state_dir, res["fault_id"])
