@@ -18,7 +18,9 @@
 # each its own instance (faster: 26 min instead of about 45 with 3 on this
 # 2-CPU machine, but timing tests flaked at load 6 with the other steps beside,
 # so it is not the default yet); molecule in one instance.
-# FAULTLINE_TEST_ISOLATE=0: the old way, on the host's lab, taken down at the end.
+# Isolation is opt-in for now (FAULTLINE_TEST_ISOLATE=1): its first serial run
+# showed a flaky failure not yet explained; by default the lab steps run the
+# old way, on the host's lab, taken down at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -34,7 +36,7 @@ FLOOR_CORE=${FAULTLINE_FLOOR_CORE:-2.16.19}
 FLOOR_VENV=$ROOT/.venv-floor
 STEPS=("${@:-${ALL_STEPS[@]}}")
 
-ISOLATE=${FAULTLINE_TEST_ISOLATE:-1}
+ISOLATE=${FAULTLINE_TEST_ISOLATE:-0}
 WORKERS=${FAULTLINE_TEST_WORKERS:-1}
 [[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { echo "FAULTLINE_TEST_WORKERS must be 1-99 (got $WORKERS)" >&2; exit 2; }
 
