@@ -184,12 +184,10 @@ def observation_item(key, value, depth=0):
             out += observation_item(k, value[k], depth + 1)
         return out
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if key.endswith("_ms") and (number or value is None):
-        text = "not observed" if value is None else "%s ms" % plain(float(value))
-        return ["%s- %s: %s" % (pad, human_key(key[:-3]), text)]
-    if key.endswith("_s") and (number or value is None):
-        text = "not observed" if value is None else "%s s" % plain(float(value))
-        return ["%s- %s: %s" % (pad, human_key(key[:-2]), text)]
+    for unit in ("ms", "s"):
+        if key.endswith("_" + unit) and (number or value is None):
+            text = "not observed" if value is None else "%s %s" % (plain(float(value)), unit)
+            return ["%s- %s: %s" % (pad, human_key(key[:-len(unit) - 1]), text)]
     return ["%s- %s: %s" % (pad, human_key(key), "not observed" if value is None else plain(value))]
 
 
