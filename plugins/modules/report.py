@@ -83,7 +83,8 @@ options:
     default: []
   host_roles:
     description:
-      - "What each host is in the pipeline, e.g. C({node1: source, node2: replica}). When events come
+      - "What each host is in the pipeline, e.g. C({node1: source, node2: replica}); a list of texts for a host
+        with several roles (C({node1: [source, datagen]}) reads C(source, datagen)). When events come
         from two or more hosts, report.md lists the hosts (role, events, sources, first and last
         event), report.json has them under C(lanes), and the timeline groups the lanes per host
         under a heading naming the host and this role."

@@ -176,6 +176,55 @@ def test_tc007_short_form_across_hosts_passes(xlab, run_playbook, run_module, tm
     assert_nothing_applied(run_module)
 
 
+def test_tc001_across_hosts_service_and_binlog_modes_pass_on_the_source_host(xlab, run_playbook, run_module, tmp_path):
+    """TC-001's two modes that act on the source host itself (reject and timeout across hosts are
+    TC-004's and TC-007's tests above): the service stopped and started again on node1, the binlog
+    damaged and restored on node1; the Fix Now on the replica host node2."""
+    report_dir = str(tmp_path / "reports")
+    cp = run_playbook("playbooks/tc001_pipeline_restart.yml",
+                      {"failure_modes": ["service", "binlog_truncate"], "faultline_report_dir": report_dir},
+                      inventory=INVENTORY)
+    assert cp.returncode == 0, cp.stdout[-5000:]
+    report = only_report(report_dir, "tc001_pipeline_restart")
+    failed = [(s["title"], c["name"], c["detail"]) for s in report["sections"] for c in s["checks"] if not c["passed"]]
+    assert report["result"] == "PASS", failed
+    assert [s["result"] for s in report["sections"]] == ["PASS", "PASS"], report["sections"]
+    roles = {lane["host"]: lane["role"] for lane in report["lanes"]}
+    assert roles["node1"].startswith("source (fault)") and roles["node2"].startswith("replica (Fix Now)"), roles
+    assert_nothing_applied(run_module)
+
+
+@pytest.mark.parametrize("target,action,host", [("replica", "kill", "node2"), ("source", "pause", "node1")])
+def test_server_crash_across_hosts_brings_the_server_back_on_its_own_host(
+        xlab, run_playbook, run_module, tmp_path, target, action, host):
+    """The process fault runs on the host of the server it hits: its supervisor starts the server
+    again (kill) or resumes it (pause) there, in that host's network, where it listens on the
+    host's own address (before: the play ran on the controller and restarted the replica in the
+    controller's network, where 198.18.0.12 is not a local address: revert_failed for ever)."""
+    inst = xlab[target]
+    with open(inst["pidfile"]) as f:
+        pid_before = int(f.read().strip())
+    report_dir = str(tmp_path / "reports")
+    cp = run_playbook("playbooks/server_crash.yml",
+                      {"crash_target": target, "crash_action": action, "crash_duration": 6,
+                       "faultline_report_dir": report_dir}, inventory=INVENTORY)
+    assert cp.returncode == 0, cp.stdout[-5000:]
+    report = only_report(report_dir, "server_crash")
+    assert report["result"] == "PASS", [c for c in report["checks"] if not c["passed"]]
+    roles = {lane["host"]: lane["role"] for lane in report["lanes"]}
+    assert "%s (fault)" % action in roles[host], roles
+    with open(inst["pidfile"]) as f:
+        pid_after = int(f.read().strip())
+    # kill: a new server; pause: the same one, running again
+    assert (pid_after != pid_before) if action == "kill" else (pid_after == pid_before), (pid_before, pid_after)
+    # it listens in its host's network namespace, on the host's address
+    ss = subprocess.run(["ip", "netns", "exec", NETNS[host], "ss", "-Hltn", "sport", "= :%d" % int(inst["port"])],
+                        capture_output=True, text=True, check=True).stdout
+    assert "%s:%d" % (inst["host"], int(inst["port"])) in ss, ss
+    assert query(xlab["replica"], "SELECT 1 AS one")[0]["one"] == 1
+    assert_nothing_applied(run_module)
+
+
 def test_a_row_deleted_on_the_replica_host_fails_verify_naming_the_key(xlab, run_module):
     src, rep = xlab["source"], xlab["replica"]
     query(src, "CREATE TABLE IF NOT EXISTS faultline.xhost_planted (id INT PRIMARY KEY, v VARCHAR(20))")

@@ -370,13 +370,20 @@ def host_lanes(events, hosts=(), roles=None):
 
 
 def normalize_roles(value):
-    """``host_roles``: {host: role text}."""
+    """``host_roles``: {host: role text, or a list of them (a host with several
+    roles: joined with ", ", each once, in order)}."""
     value = _require_dict(value, "host_roles") or {}
     out = {}
     for k, v in value.items():
-        if v is None or isinstance(v, (dict, list)):
-            raise ReportError("host_roles.%s must be a text such as 'source' or 'replica', got %r" % (k, v))
-        out[str(k)] = str(v)
+        parts = v if isinstance(v, list) else [v]
+        if not parts or any(p is None or isinstance(p, (dict, list)) or not str(p).strip() for p in parts):
+            raise ReportError("host_roles.%s must be a text such as 'source' or 'replica', or a list of them, got %r"
+                              % (k, v))
+        seen = []
+        for p in parts:
+            if str(p) not in seen:
+                seen.append(str(p))
+        out[str(k)] = ", ".join(seen)
     return out
 
 

@@ -270,10 +270,20 @@ def test_one_host_keeps_the_host_in_each_lane_label_and_no_hosts_table():
     assert "fault net_reject_ab12 @ lab" in labels and not [lab for lab in labels if lab.startswith("host ")]
 
 
-def test_host_roles_must_be_text():
+@pytest.mark.parametrize("bad", [{"x": 1}, None, [], ["source", None], ["source", ["datagen"]], " "])
+def test_host_roles_must_be_text_or_a_list_of_texts(bad):
     with pytest.raises(Exception) as e:
-        build(host_roles={"node1": ["source"]})
+        build(host_roles={"node1": bad})
     assert "host_roles.node1" in str(e.value)
+
+
+def test_a_host_with_several_roles_reads_them_once_each_in_order():
+    """What the test-case roles pass: {host: [roles]} merged with combine(list_merge='append')."""
+    report, texts, _w = build(hosts=["node1", "node2"], events=cross_host_events(),
+                              host_roles={"node1": ["source", "datagen", "source"], "node2": ["replica", "probes"]})
+    by = {lane["host"]: lane["role"] for lane in report["lanes"]}
+    assert by["node1"] == "source, datagen" and by["node2"] == "replica, probes"
+    assert "| node1 | source, datagen | 2 |" in texts["md"]
 
 
 def test_observations_name_units_and_spell_out_missing_values():
