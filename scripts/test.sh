@@ -13,14 +13,11 @@
 # runs every step in the foreground, in order.
 # The lab steps run with private lab instances (scripts/lab-ns.sh: own network
 # and mount namespaces), so a lab that is up on this host and another `make
-# test` running at the same time are never touched: integration in one
-# instance, or with FAULTLINE_TEST_WORKERS=N (N > 1) in N pytest-xdist workers,
-# each its own instance (faster: 26 min instead of about 45 with 3 on this
-# 2-CPU machine, but timing tests flaked at load 6 with the other steps beside,
-# so it is not the default yet); molecule in one instance.
-# Isolation is opt-in for now (FAULTLINE_TEST_ISOLATE=1): its first serial run
-# showed a flaky failure not yet explained; by default the lab steps run the
-# old way, on the host's lab, taken down at the end.
+# test` running at the same time are never touched: integration in
+# FAULTLINE_TEST_WORKERS pytest-xdist workers (default 2, one per CPU here),
+# each its own instance (1: one instance, no xdist); molecule in one instance.
+# FAULTLINE_TEST_ISOLATE=0 runs the lab steps the old way, on the host's lab
+# (serial), taken down at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -36,8 +33,8 @@ FLOOR_CORE=${FAULTLINE_FLOOR_CORE:-2.16.19}
 FLOOR_VENV=$ROOT/.venv-floor
 STEPS=("${@:-${ALL_STEPS[@]}}")
 
-ISOLATE=${FAULTLINE_TEST_ISOLATE:-0}
-WORKERS=${FAULTLINE_TEST_WORKERS:-1}
+ISOLATE=${FAULTLINE_TEST_ISOLATE:-1}
+WORKERS=${FAULTLINE_TEST_WORKERS:-2}
 [[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { echo "FAULTLINE_TEST_WORKERS must be 1-99 (got $WORKERS)" >&2; exit 2; }
 
 # shellcheck disable=SC2317  # called by the EXIT trap
@@ -61,8 +58,10 @@ if [ "$ISOLATE" = 0 ]; then
 fi
 
 # pytest exit code 5 means "no tests collected": a failure here, not a pass.
+# PYTEST_PREFIX: a command pytest runs under (scripts/lab-ns.sh for one lab instance).
+PYTEST_PREFIX=()
 run_pytest() {
-  python -m pytest -q -p no:cacheprovider "$@"
+  "${PYTEST_PREFIX[@]}" "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
   local rc=$?
   if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests in $*: counted as a failure"
@@ -79,10 +78,9 @@ step_integration() {
   fi
   if [ "$WORKERS" = 1 ]; then
     # one lab instance for the whole run
-    scripts/lab-ns.sh "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider --durations=30 tests/integration
-    local rc=$?
-    [ "$rc" -ne 5 ] || echo "pytest collected no tests in tests/integration: counted as a failure"
-    return "$rc"
+    local PYTEST_PREFIX=(scripts/lab-ns.sh)
+    run_pytest --durations=30 tests/integration
+    return
   fi
   # tests of one file stay on one worker (tests/integration/conftest.py groups them)
   FAULTLINE_WORKER_PYTHON=$ROOT/.venv/bin/python run_pytest --durations=30 --dist loadgroup \
