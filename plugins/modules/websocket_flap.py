@@ -245,7 +245,10 @@ cycles:
   type: list
   elements: dict
 timing:
-  description: min/max/mean of hold_ms, gap_ms, connect_ms, close_ms and start_lag_ms.
+  description:
+    - min/max/mean of hold_ms, gap_ms, connect_ms, close_ms and start_lag_ms.
+    - C(realtime) says whether the cycles ran SCHED_FIFO (as root; like a fault supervisor on a flap's
+      clock, so a busy host does not push the edges off the grid), false where not allowed.
   returned: success
   type: dict
 server:

@@ -31,7 +31,8 @@ import time
 from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
-from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import make_event
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
+    SUPERVISOR_RT_PRIORITY, make_event, set_realtime)
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import server as ws_server
 
@@ -466,6 +467,13 @@ def timing_summary(cycles):
 # the whole run
 # --------------------------------------------------------------------------
 
+def _normal_policy():
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
 def run(p, runner, check_mode=False, host=None):
     """Everything the module does. ``runner(argv) -> (rc, out, err)``. Raises FlapError."""
     offset = time.time() - time.monotonic()
@@ -512,12 +520,19 @@ def run(p, runner, check_mode=False, host=None):
     emit("probe", "flapping_started", {"iterations": p["iterations"], "hold_ms": p["hold_ms"],
                                        "gap_ms": p["gap_ms"], "url": p["url"]}, started)
     gc.disable()  # no collector pauses inside the measured cycles
+    # Root: the cycles run SCHED_FIFO (reset on fork), like a supervisor on a flap's
+    # clock, so a busy host does not push connects and closes off the grid; the
+    # loop sleeps between edges, and the policy is back to normal right after.
+    realtime = set_realtime(0, SUPERVISOR_RT_PRIORITY, reset_on_fork=True)
     try:
         cycles = asyncio.run(_flap(p, clock, kw, emit))
+    finally:
+        if realtime:
+            _normal_policy()
         gc.enable()
+    try:
         time.sleep(p["settle_ms"] / 1000.0)
     finally:
-        gc.enable()
         if sampler is not None:
             sampler.stop()
     emit("probe", "flapping_finished", {}, time.time())
@@ -554,7 +569,7 @@ def run(p, runner, check_mode=False, host=None):
         checks=[{"name": c["name"], "passed": c["passed"], "detail": c["detail"]} for c in measured],
         leaked_processes=leak,
         cycles=cycles,
-        timing=timing_summary(cycles),
+        timing=dict(timing_summary(cycles), realtime=realtime),
         before=before, after=after, samples=samples,
         series={"server_processes": [[s["ts"], s["processes"]] for s in samples],
                 "server_fds": [[s["ts"], s["fds"]] for s in samples],
