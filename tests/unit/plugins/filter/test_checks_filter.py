@@ -294,7 +294,10 @@ def test_role_stops_on_a_bad_extra_check_before_anything_runs(playbook, role, tm
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     extra = {role + "_extra_checks": [{"name": "Lag back under 1 s", "expr": "observations.[lag", "op": "<",
                                        "value": 1}],
-             "faultline_report_dir": str(tmp_path / "reports"), "faultline_state_dir": str(tmp_path / "state")}
+             "faultline_report_dir": str(tmp_path / "reports"), "faultline_state_dir": str(tmp_path / "state"),
+             # no lab description: a lab that is up on this host (a layout `hosts` one
+             # refuses source and replica on localhost) must not decide this test
+             "faultline_lab_file": str(tmp_path / "no-lab.json")}
     cp = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                          os.path.join("playbooks", playbook + ".yml"), "-e", json.dumps(extra)],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
