@@ -222,7 +222,7 @@ def install():
     if any(isinstance(f, CacheFinder) for f in sys.meta_path):
         return None
     directory = cache_dir()
-    if not directory or not getattr(sys.implementation, "cache_tag", None):
+    if not directory or not getattr(getattr(sys, "implementation", None), "cache_tag", None):
         return None
     finder = CacheFinder(directory)
     sys.meta_path.insert(0, finder)
