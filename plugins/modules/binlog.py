@@ -207,6 +207,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: the bytecode cache for the module_utils below (a no-op outside AnsiballZ)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.faultline.chaos.plugins.module_utils._db import mysql as db
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
     ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,

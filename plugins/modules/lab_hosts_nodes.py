@@ -149,6 +149,8 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+# first: the bytecode cache for the module_utils below (a no-op outside AnsiballZ)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.validate import PORT, Bound, checked_module
 
 try:

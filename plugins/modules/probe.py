@@ -468,6 +468,8 @@ aborted:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: the bytecode cache for the module_utils below (a no-op outside AnsiballZ)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
     MYSQL_BOUNDS, mysql_common_argument_spec, require_pymysql,

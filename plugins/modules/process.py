@@ -212,6 +212,8 @@ planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: the bytecode cache for the module_utils below (a no-op outside AnsiballZ)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
     ENGINE_BOUNDS, FaultEngine, engine_argument_spec, reap_orphans,
 )

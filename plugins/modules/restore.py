@@ -126,6 +126,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: the bytecode cache for the module_utils below (a no-op outside AnsiballZ)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import (
     KINDS, FaultEngine, kind_of, reap_orphans,

@@ -224,6 +224,8 @@ datagen:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: the bytecode cache for the module_utils below (a no-op outside AnsiballZ)
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.base import reap_orphans
 from ansible_collections.faultline.chaos.plugins.module_utils._datagen.generator import summarize
 from ansible_collections.faultline.chaos.plugins.module_utils._db.mysql import (
