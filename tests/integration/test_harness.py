@@ -8,7 +8,6 @@ call, a timeout that kills the whole run, and no zygote outliving its process.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ import uuid
 import pytest
 
 from support import ansible
-from support.ansible import ROOT, run_module, run_playbook, _run_module
+from support.ansible import ROOT, run_playbook, _run_module
 
 # differ between two runs of the same task
 VOLATILE = ("start", "end", "delta", "_stderr")

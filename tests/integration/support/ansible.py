@@ -42,7 +42,7 @@ def _run_ansible_playbook(argv, env, timeout):
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            zygote.terminate(proc.pid, lambda grace: proc.wait(grace))
+            zygote.terminate(proc.pid, proc.wait)
             out, err = proc.communicate()
             raise subprocess.TimeoutExpired(argv, timeout, output=out, stderr=err) from None
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
