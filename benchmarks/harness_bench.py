@@ -48,7 +48,7 @@ def main():
     res = {t: [] for t in a.trees}
     for r in range(a.rounds):
         for t in a.trees:
-            tree, _, variant = t.partition(":")
+            tree, variant = (t.split(":", 1) + [""])[:2]
             env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(tree, "ansible.cfg"))
             if variant == "nozygote":
                 env["FAULTLINE_ZYGOTE"] = "0"

@@ -76,9 +76,9 @@ def _child(req, fds, close):
     try:
         os.setsid()
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # the only disposition the zygote changed; the others (SIGINT ignored in a
+        # background job, say) are what a process started by pytest inherits too
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for fd in close:
             os.close(fd)
         for target, fd in enumerate(fds):
@@ -106,7 +106,7 @@ def _child(req, fds, close):
                 print(e.code, file=sys.stderr)
                 code = 1
         except KeyboardInterrupt:
-            code = 130
+            code = 128 + signal.SIGINT
         # what the interpreter does at exit: wait for non-daemon threads, atexit, flush
         import threading
         threading._shutdown()  # pylint: disable=protected-access
