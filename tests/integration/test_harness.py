@@ -258,3 +258,19 @@ def test_a_zygote_that_cannot_start_leaves_the_run_to_a_subprocess(monkeypatch, 
     cp = run_playbook(str(book), env=dict(ANSIBLE_FAULTLINE_HARNESS=uuid.uuid4().hex))
     assert cp.returncode == 0 and "plain-subprocess-run" in cp.stdout, cp.stdout + cp.stderr
     assert pool.fallbacks == fallbacks + 1
+
+
+def test_each_run_has_its_own_local_tmp(tmp_path):
+    """DEFAULT_LOCAL_TMP (made when Ansible is imported) is made anew in each forked run, where
+    a fresh ansible-playbook makes it (~/.ansible/tmp/ansible-local-<pid>...): a module task
+    (its AnsiballZ cache lives there) works, and nothing is made under the run's cwd (the
+    unrendered default ``{{ ANSIBLE_HOME ~ "/tmp" }}`` was, before the child rendered it)."""
+    book = tmp_path / "tmp.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.command: 'true'\n")
+    forked = ansible.zygotes().forked
+    for _i in range(2):
+        cp = run_playbook(str(book))
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert ansible.zygotes().forked == forked + 2
+    assert not [n for n in os.listdir(ROOT) if "{{" in n]

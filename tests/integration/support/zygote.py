@@ -92,7 +92,7 @@ def _child(req, fds, close):
         atexit._clear()  # pylint: disable=protected-access  # the zygote's (its local tmp dir cleanup)
         from ansible import constants as C
         # a fresh ansible-local-<pid>... directory, removed at this child's exit
-        C.DEFAULT_LOCAL_TMP = C.config.get_config_value("DEFAULT_LOCAL_TMP")
+        C.DEFAULT_LOCAL_TMP = C.config.get_config_value("DEFAULT_LOCAL_TMP", variables=vars(C))
         from ansible.cli.playbook import main
         try:
             main()
