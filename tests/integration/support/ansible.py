@@ -1,14 +1,51 @@
 """Run the collection of the working tree through Ansible, as a play would."""
+import atexit
 import json
 import os
 import subprocess
 import tempfile
+import threading
+
+from support import zygote
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COLLECTIONS = os.path.join(ROOT, ".collections")
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 PYTHON = os.path.join(VENV_BIN, "python")
 LAB_PLAYBOOK = os.path.join(ROOT, "playbooks", "lab.yml")
+# run_module's result collector (a callback plugin of the test support tree)
+CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback")
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def zygotes():
+    """The fork servers of this process (support/zygote.py), started on first use."""
+    global _pool  # pylint: disable=global-statement
+    with _pool_lock:
+        if _pool is None:
+            _pool = zygote.Pool(PYTHON)
+            atexit.register(_pool.close)
+        return _pool
+
+
+def _run_ansible_playbook(argv, env, timeout):
+    """subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    of ansible-playbook, forked from a zygote when one can take it."""
+    if argv[0] == tool("ansible-playbook"):
+        cp = zygotes().run(argv, ROOT, env, timeout)
+        if cp is not None:
+            return cp
+    with subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            zygote.terminate(proc.pid, proc.wait)
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(argv, timeout, output=out, stderr=err) from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def tool(name):
@@ -43,8 +80,7 @@ def run_playbook(path, extra_vars=None, check=False, diff=False, timeout=900, in
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    return subprocess.run(argv, cwd=ROOT, env=ansible_env(**(env or {})), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return _run_ansible_playbook(argv, ansible_env(**(env or {})), timeout)
 
 
 def run_module(module, args=None, check=False, diff=False, timeout=600, inventory=None, hosts=None, become=False):
@@ -66,20 +102,31 @@ def run_module(module, args=None, check=False, diff=False, timeout=600, inventor
     A host that became unreachable during the task gives a result with
     ``unreachable: True`` and ``failed: True``.
     """
+    return _run_module(module, args, check, diff, timeout, inventory, hosts, become)
+
+
+def _run_module(module, args=None, check=False, diff=False, timeout=600, inventory=None, hosts=None, become=False,
+                dump_task=False):
+    """run_module; ``dump_task``: the former way to collect the results (a second task that
+    writes ``register``'s value with ansible.builtin.copy), kept to compare with."""
     fqcn = module if "." in module else "faultline.chaos." + module
     with tempfile.TemporaryDirectory(prefix="faultline-run-module-") as tmp:
-        play = [{
-            "name": "run_module",
-            "hosts": hosts or "localhost",
-            "gather_facts": False,
-            "tasks": [
-                {"name": fqcn, fqcn: args or {}, "register": "_faultline_result", "ignore_errors": True,
-                 "ignore_unreachable": True, "become": bool(become)},
-                {"name": "dump the result", "delegate_to": "localhost", "check_mode": False, "diff": False,
-                 "ansible.builtin.copy": {"content": "{{ _faultline_result | to_json }}", "mode": "0600",
-                                          "dest": tmp + "/{{ inventory_hostname }}.json"}},
-            ],
-        }]
+        tasks = [{"name": fqcn, fqcn: args or {}, "register": "_faultline_result", "ignore_errors": True,
+                  "ignore_unreachable": True, "become": bool(become)}]
+        # Only the module under test: no extra callbacks (the timeline callback
+        # belongs to scenario playbooks, not to a single module call).
+        extra = dict(ANSIBLE_BECOME_ALLOW_SAME_USER="1" if become else "0")
+        if dump_task:
+            tasks.append({"name": "dump the result", "delegate_to": "localhost", "check_mode": False, "diff": False,
+                          "ansible.builtin.copy": {"content": "{{ _faultline_result | to_json }}", "mode": "0600",
+                                                   "dest": tmp + "/{{ inventory_hostname }}.json"}})
+            extra.update(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default")
+        else:
+            # support/callback/faultline_result.py writes <tmp>/<host>.json
+            plugins = [CALLBACK_DIR] + [p for p in os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "").split(os.pathsep) if p]
+            extra.update(ANSIBLE_CALLBACKS_ENABLED="faultline_result", FAULTLINE_RESULT_DIR=tmp,
+                         ANSIBLE_CALLBACK_PLUGINS=os.pathsep.join(plugins))
+        play = [{"name": "run_module", "hosts": hosts or "localhost", "gather_facts": False, "tasks": tasks}]
         book = os.path.join(tmp, "run_module.yml")
         with open(book, "w") as f:
             json.dump(play, f)
@@ -90,11 +137,7 @@ def run_module(module, args=None, check=False, diff=False, timeout=600, inventor
             argv.append("--check")
         if diff:
             argv.append("--diff")
-        # Only the module under test: no extra callbacks (the timeline callback
-        # belongs to scenario playbooks, not to a single module call).
-        env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.default",
-                          ANSIBLE_BECOME_ALLOW_SAME_USER="1" if become else "0")
-        cp = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        cp = _run_ansible_playbook(argv, ansible_env(**extra), timeout)
         results = {}
         for name in os.listdir(tmp):
             if name.endswith(".json"):

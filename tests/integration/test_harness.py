@@ -1,0 +1,276 @@
+"""The test harness itself (support/ansible.py, support/zygote.py, support/callback/).
+
+run_module collects each host's result with a callback plugin instead of a
+second "dump the result" task, and ansible-playbook runs are forked from a
+zygote that has imported Ansible once.  These tests prove that both give what
+the former path gave: the dict ``register`` holds, the environment of each
+call, a timeout that kills the whole run, and no zygote outliving its process.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from support import ansible
+from support.ansible import ROOT, run_playbook, _run_module
+
+# differ between two runs of the same task
+VOLATILE = ("start", "end", "delta", "_stderr")
+
+
+def both(*args, **kwargs):
+    """(new, old): run_module's result, and the former dump-task path's."""
+    new = _run_module(*args, **kwargs)
+    old = _run_module(*args, dump_task=True, **kwargs)
+    return new, old
+
+
+def stable(result):
+    return {k: v for k, v in result.items() if k not in VOLATILE}
+
+
+def test_changed_result_equals_the_registered_one(tmp_path):
+    forked = ansible.zygotes().forked
+    new, old = both("ansible.builtin.command", dict(cmd="echo hello"))
+    assert new["changed"] is True and new["failed"] is False and new["stdout"] == "hello"
+    assert stable(new) == stable(old)
+    assert "invocation" not in new and not any(k.startswith("_ansible_") for k in new)
+    assert ansible.zygotes().forked >= forked + 2, "the runs did not go through a zygote"
+
+
+def test_failed_results_equal_the_registered_ones(tmp_path):
+    new, old = both("ansible.builtin.command", dict(cmd="false"))
+    assert new["failed"] is True and new["rc"] == 1
+    assert stable(new) == stable(old)
+    new, old = both("process", dict(state="nonsense"))  # a module of this collection, bad arguments
+    assert new["failed"] is True and "state" in new["msg"]
+    assert stable(new) == stable(old)
+    new, old = both("ansible.builtin.fail", dict(msg="from the action plugin"))  # ansible.builtin.fail: an action, no module
+    assert new["failed"] is True and new["msg"] == "from the action plugin"
+    assert stable(new) == stable(old)
+
+
+def test_skipped_and_check_mode_results_equal_the_registered_ones(tmp_path):
+    # command in check mode skips (a module result with skipped: true)
+    new, old = both("ansible.builtin.command", dict(cmd="touch %s" % (tmp_path / "x")), check=True)
+    assert new["skipped"] is True and new["failed"] is False and not (tmp_path / "x").exists()
+    assert stable(new) == stable(old)
+    # check mode with diff: changed, a diff, nothing written
+    dest = tmp_path / "f.txt"
+    new, old = both("ansible.builtin.copy", dict(content="a\n", dest=str(dest)), check=True, diff=True)
+    assert new["changed"] is True and new["diff"] and not dest.exists()
+    assert stable(new) == stable(old)
+    # a module of this collection in check mode
+    new, old = both("fault_info", {}, check=True)
+    assert new["failed"] is False and "faults" in new
+    assert stable(new) == stable(old)
+
+
+def test_unreachable_result_equals_the_registered_one(tmp_path):
+    inv = tmp_path / "inv.ini"
+    inv.write_text("gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh ansible_user=nobody\n"
+                   "here ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+    new = _run_module("ansible.builtin.ping", {}, inventory=str(inv), hosts="all")
+    old = _run_module("ansible.builtin.ping", {}, inventory=str(inv), hosts="all", dump_task=True)
+    assert set(new) == {"gone", "here"}
+    assert new["gone"]["unreachable"] is True and new["gone"]["failed"] is True
+    assert new["here"]["ping"] == "pong" and new["here"]["failed"] is False
+    assert {h: stable(r) for h, r in new.items()} == {h: stable(r) for h, r in old.items()}
+
+
+def test_delegated_and_ignored_results_equal_the_registered_ones(tmp_path):
+    """A delegated task, ignore_errors, a when-skip: the callback's file against register's value."""
+    cb_dir, reg_dir = tmp_path / "cb", tmp_path / "reg"
+    cb_dir.mkdir()
+    reg_dir.mkdir()
+    book = tmp_path / "play.yml"
+    cases = {
+        "delegated": "ansible.builtin.command: echo delegated\n  delegate_to: localhost",
+        "ignored": "ansible.builtin.command: 'false'\n  ignore_errors: true",
+        "whenskip": "ansible.builtin.command: echo never\n  when: false",
+    }
+    tasks = ""
+    for name, body in cases.items():
+        tasks += "- name: %s\n  %s\n  register: r_%s\n" % (name, body, name)
+    for name in cases:
+        tasks += ("- name: dump %s\n  ansible.builtin.copy:\n    content: '{{ r_%s | to_json }}'\n"
+                  "    dest: '%s/%s.json'\n" % (name, name, reg_dir, name))
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(tasks, "    "))
+    for name in cases:
+        cp = run_playbook(str(book), env=dict(
+            ANSIBLE_CALLBACK_PLUGINS=ansible.CALLBACK_DIR, ANSIBLE_CALLBACKS_ENABLED="faultline_result",
+            FAULTLINE_RESULT_DIR=str(cb_dir / name), FAULTLINE_RESULT_TASK=name))
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+    for name in cases:
+        reg = json.loads((reg_dir / ("%s.json" % name)).read_text())
+        got = json.loads((cb_dir / name / "localhost.json").read_text())
+        assert stable(got) == stable(reg), name
+    assert json.loads((cb_dir / "whenskip" / "localhost.json").read_text())["skipped"] is True
+
+
+CONFIG_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{ out }}"
+        content: "{{ seen | to_json }}"
+      vars:
+        seen:
+          callbacks_enabled: "{{ lookup('ansible.builtin.config', 'CALLBACKS_ENABLED') }}"
+          become_allow_same_user: "{{ lookup('ansible.builtin.config', 'BECOME_ALLOW_SAME_USER') }}"
+          control_path_dir: "{{ lookup('ansible.builtin.config', 'control_path_dir',
+                                 plugin_type='connection', plugin_name='ssh') }}"
+          marker: "{{ lookup('ansible.builtin.env', 'FAULTLINE_HARNESS_MARKER') }}"
+"""
+
+
+def test_the_environment_of_each_call_is_honoured(tmp_path):
+    """Variables Ansible reads at import (ANSIBLE_CALLBACKS_ENABLED, ...) and at run time
+    (the ssh plugin's control_path_dir, a plain variable) are those of the call."""
+    book = tmp_path / "config.yml"
+    book.write_text(CONFIG_PLAY)
+    pool = ansible.zygotes()
+    forked = pool.forked
+    seen = []
+    for i, (cbs, same, cpdir) in enumerate([("ansible.builtin.junit", "1", "/tmp/cp-a"),
+                                            ("ansible.builtin.junit", "0", "/tmp/cp-b"),
+                                            ("faultline.chaos.timeline", "1", "/tmp/cp-a"),
+                                            ("ansible.builtin.junit", "1", "/tmp/cp-c")]):
+        out = tmp_path / ("seen%d.json" % i)
+        marker = uuid.uuid4().hex
+        cp = run_playbook(str(book), extra_vars=dict(out=str(out)), env=dict(
+            ANSIBLE_CALLBACKS_ENABLED=cbs, ANSIBLE_BECOME_ALLOW_SAME_USER=same,
+            ANSIBLE_SSH_CONTROL_PATH_DIR=cpdir, FAULTLINE_HARNESS_MARKER=marker, JUNIT_OUTPUT_DIR=str(tmp_path)))
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        got = json.loads(out.read_text())
+        assert got == dict(callbacks_enabled=[cbs], become_allow_same_user=same == "1",
+                           control_path_dir=cpdir, marker=marker), got
+        seen.append(got)
+    assert pool.forked == forked + 4, "the runs did not go through zygotes"
+    # the junit callback really was enabled in the runs that asked for it
+    assert list(tmp_path.glob("config-*.xml"))
+
+
+def _pgid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def test_timeout_kills_the_process_group(tmp_path):
+    """ansible-playbook and its worker (a session of its own since ansible-core 2.19) end."""
+    pids = tmp_path / "pids"
+    book = tmp_path / "sleep.yml"
+    book.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - ansible.builtin.copy:
+                dest: %s
+                content: "{{ lookup('ansible.builtin.pipe', 'ps -o ppid= -p $PPID') }} {{ lookup('ansible.builtin.pipe', 'echo $PPID') }}"
+            - ansible.builtin.pause: {seconds: 300}
+        """ % pids))
+    pool = ansible.zygotes()
+    forked = pool.forked
+    start = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired) as exc:
+        run_playbook(str(book), timeout=10)
+    took = time.monotonic() - start
+    assert 10 <= took < 45, took
+    assert "TASK [ansible.builtin.pause]" in exc.value.output
+    assert pool.forked == forked  # not counted as a finished run (and not run again)
+    controller, worker = [int(p) for p in pids.read_text().split()]
+    assert controller != worker
+
+    def left():
+        groups = [int(p) for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) == controller]
+        return groups + [p for p in (controller, worker) if os.path.exists("/proc/%d" % p)]
+
+    deadline = time.monotonic() + 10
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == [], "processes of the timed-out run left"
+
+
+CHILD = """\
+import os, signal, sys, time
+sys.path.insert(0, {support!r})
+from support import ansible
+r = ansible.run_module("fault_info", {{}})
+assert not r["failed"], r
+print(" ".join(str(p) for p in ansible.zygotes().pids()), flush=True)
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_no_zygote_outlives_its_process(tmp_path, how):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(support=os.path.join(ROOT, "tests", "integration")))
+    cp = subprocess.run([sys.executable, str(script), how], cwd=ROOT, env=ansible.ansible_env(),
+                        capture_output=True, text=True, timeout=300, check=False)
+    pids = [int(p) for p in cp.stdout.split()]
+    assert pids, cp.stdout + cp.stderr
+    deadline = time.monotonic() + 15
+    while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if os.path.exists("/proc/%d" % p)], "zygote left after its process ended"
+
+
+def test_no_zygote_outlives_pytest(tmp_path):
+    test = tmp_path / "test_inner.py"
+    pidfile = tmp_path / "pids"
+    test.write_text(textwrap.dedent("""\
+        from support import ansible
+        def test_one():
+            assert not ansible.run_module("fault_info", {})["failed"]
+            open(%r, "w").write(" ".join(str(p) for p in ansible.zygotes().pids()))
+        """ % str(pidfile)))
+    env = ansible.ansible_env(PYTHONPATH=os.path.join(ROOT, "tests", "integration"))
+    cp = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                         str(test)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert pids
+    deadline = time.monotonic() + 15
+    while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if os.path.exists("/proc/%d" % p)], "zygote left after pytest ended"
+
+
+def test_a_zygote_that_cannot_start_leaves_the_run_to_a_subprocess(monkeypatch, tmp_path):
+    pool = ansible.zygotes()
+    monkeypatch.setattr(pool, "python", "/nonexistent/python")
+    fallbacks = pool.fallbacks
+    book = tmp_path / "play.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.debug: {msg: plain-subprocess-run}\n")
+    # an environment no zygote serves yet: a new one is started, and fails to
+    cp = run_playbook(str(book), env=dict(ANSIBLE_FAULTLINE_HARNESS=uuid.uuid4().hex))
+    assert cp.returncode == 0 and "plain-subprocess-run" in cp.stdout, cp.stdout + cp.stderr
+    assert pool.fallbacks == fallbacks + 1
+
+
+def test_each_run_has_its_own_local_tmp(tmp_path):
+    """DEFAULT_LOCAL_TMP (made when Ansible is imported) is made anew in each forked run, where
+    a fresh ansible-playbook makes it (~/.ansible/tmp/ansible-local-<pid>...): a module task
+    (its AnsiballZ cache lives there) works, and nothing is made under the run's cwd (the
+    unrendered default ``{{ ANSIBLE_HOME ~ "/tmp" }}`` was, before the child rendered it)."""
+    book = tmp_path / "tmp.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.command: 'true'\n")
+    forked = ansible.zygotes().forked
+    for _i in range(2):
+        cp = run_playbook(str(book))
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert ansible.zygotes().forked == forked + 2
+    assert not [n for n in os.listdir(ROOT) if "{{" in n]
