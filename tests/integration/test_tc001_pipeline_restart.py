@@ -19,10 +19,26 @@ CHECKLIST = [
 ]
 
 
+# Shorter waits than the role's defaults (the role's checks do not depend on them):
+# - baseline 1 s instead of 3: the probe samples every 0.1 s and datagen writes
+#   every 1 s, so the pipeline is seen syncing and rows are written before the
+#   failure (each mode also starts with a toolkit status that waits for both
+#   replica threads running);
+# - 1 s instead of 3 for the recovery attempt after Fix Now while the failure is
+#   still there: the lab replica retries every second (lab_mysql_connect_retry);
+#   the tests assert the pipeline was seen not running then;
+# - resume grace 5 s instead of 10 before the second Fix Now: a network mode
+#   resumes 0.04-0.2 s after the restore (measured), the tests assert that one
+#   Fix Now was enough for those, and the truncated binlog never resumes without
+#   a second one (the withheld-fix test waits the grace twice for it).
+FAST = {"pipeline_restart_baseline_s": 1, "pipeline_restart_attempt_wait_s": 1, "pipeline_restart_resume_grace_s": 5}
+
+
 def playbook_vars(lab, state_dir, report_dir, **extra):
     out = {"faultline_source": lab.login("source"), "faultline_replica": lab.login("replica"),
            "faultline_lab_file": lab.state_file, "faultline_state_dir": state_dir,
            "faultline_report_dir": report_dir}
+    out.update(FAST)
     out.update(extra)
     return out
 
@@ -68,11 +84,15 @@ def test_all_four_failure_modes_pass(tc001_lab, state_dir, tmp_path, run_playboo
             assert integ["missing"] == integ["extra"] == integ["duplicates"] == 0 and integ["checksum_match"], integ
             assert s["observations"]["error_message"], s["observations"]
             assert s["positions"]["before"] and s["positions"]["after"], s["positions"]
+            # Fix Now with the failure still there did not bring the pipeline back
+            assert not s["observations"]["state_after_fix"].startswith("IO thread Yes"), s["observations"]
         # the failures were real: refused, timed out, source down, fatal binlog error
         msgs = [s["observations"]["error_message"] for s in rep["sections"]]
         assert "111" in msgs[0] and "110" in msgs[1] and "1236" in msgs[3], msgs
         # binlog damage needs the pipeline restarted once the file is back: a second Fix Now
         assert len(rep["sections"][3]["observations"]["fix_now"]) == 2
+        # ... a network failure does not: the pipeline resumed within the grace after one
+        assert [len(s["observations"]["fix_now"]) for s in rep["sections"][:3]] == [1, 1, 1], rep["sections"]
         # and the servers agree with the report
         table = "faultline.tc001_rows"
         n_src = lab.query("source", "SELECT COUNT(*) AS n FROM " + table)[0]["n"]
