@@ -361,7 +361,10 @@ def test_start_at_parsing_and_bounds():
 
 def test_start_at_is_applied_by_the_supervisor_at_that_instant(state_dir, tmp_path):
     params = {"log": str(tmp_path / "applied.log"), "flag": str(tmp_path / "flag")}
-    start = time.time() + 1.5
+    # make test runs the unit step at nice 19 beside the lab steps: the lead covers a slow
+    # apply, and the instant is read from what the supervisor did (the flag's mtime, the
+    # journal), not from when this starved process got to look
+    start = time.time() + 3.0
     engine = base.FaultEngine(FakeModule({"start_at": "%.6f" % start}), state_dir=state_dir)
     res = engine.apply(FileFault(params, fault_id="later"), duration=1.0, lease=60)
     assert res["changed"] and abs(res["start_at"] - start) < 1e-6
@@ -369,16 +372,15 @@ def test_start_at_is_applied_by_the_supervisor_at_that_instant(state_dir, tmp_pa
     assert not os.path.exists(params["flag"]), "applied before start_at"
     view = engine.describe(engine.ledger.get("later"))
     assert view["state"] == "scheduled" and view["starts_in_s"] > 0.5 and not view["orphan"]
-    wait_until(lambda: os.path.exists(params["flag"]), 3, "the scheduled apply")
-    seen = time.time()
-    assert seen - start < 0.1
+    wait_until(lambda: os.path.exists(params["flag"]), 6, "the scheduled apply")
+    assert os.stat(params["flag"]).st_mtime - start < 0.25  # sh started by the supervisor, then touch
     applied = wait_until(lambda: [e for e in engine.ledger.events("later") if e["event"] == "applied"], 2, "journal")
     d = applied[0]["detail"]
     assert d["intended"] == pytest.approx(start) and 0 <= d["lag_s"] < 0.05 and d["mono"] > 0
     assert "clock" in d
     rec = engine.ledger.get("later")
     assert rec["state"] == "active" and rec["deadline"] == pytest.approx(d["wall"] + 1.0)
-    wait_until(lambda: engine.ledger.get("later") is None, 3, "the revert one duration after the apply")
+    wait_until(lambda: engine.ledger.get("later") is None, 6, "the revert one duration after the apply")
     assert not os.path.exists(params["flag"])
 
 
@@ -463,13 +465,13 @@ def test_revert_failure_message_names_the_fault_and_its_errors():
 
 def test_a_scheduled_flap_anchors_its_grid_at_start_at(state_dir, tmp_path):
     on, off = tmp_path / "down", tmp_path / "up"
-    start = time.time() + 1.0
+    start = time.time() + 3.0  # the supervisor's start may be slow at nice 19 on a busy host
     put_record(state_dir, "sflap", apply=[{"op": "run", "argv": ["touch", str(on)]}],
                revert=[{"op": "run", "argv": ["touch", str(off)]}], span=0.8, state="scheduled",
                start_at=start, schedule={"mode": "flap", "down_for": 0.2, "up_for": 0.2})
     rt.spawn_supervisor(state_dir, "sflap")
     ledger = rt.Ledger(state_dir)
-    wait_until(lambda: ledger.get("sflap") is None, 5, "the end of the flap")
+    wait_until(lambda: ledger.get("sflap") is None, 10, "the end of the flap")
     evs = ledger.events("sflap")
     applied = [e for e in evs if e["event"] == "applied"][0]["detail"]
     assert applied["intended"] == pytest.approx(start) and 0 <= applied["lag_s"] < 0.05
