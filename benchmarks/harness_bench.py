@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """CPU of one run_module call of the integration-test harness (tests/integration/support).
 
     python benchmarks/harness_bench.py [--calls N] [--rounds R] [TREE ...]
