@@ -207,6 +207,7 @@ from support import ansible
 r = ansible.run_module("fault_info", {{}})
 assert not r["failed"], r
 print(" ".join(str(p) for p in ansible.zygotes().pids()), flush=True)
+print(" ".join(z.dir for z in ansible.zygotes().zygotes), flush=True)
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -218,12 +219,16 @@ def test_no_zygote_outlives_its_process(tmp_path, how):
     script.write_text(CHILD.format(support=os.path.join(ROOT, "tests", "integration")))
     cp = subprocess.run([sys.executable, str(script), how], cwd=ROOT, env=ansible.ansible_env(),
                         capture_output=True, text=True, timeout=300, check=False)
-    pids = [int(p) for p in cp.stdout.split()]
-    assert pids, cp.stdout + cp.stderr
+    lines = cp.stdout.splitlines()
+    pids, dirs = [int(p) for p in lines[0].split()], lines[1].split()
+    assert pids and dirs, cp.stdout + cp.stderr
     deadline = time.monotonic() + 15
     while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in pids if os.path.exists("/proc/%d" % p)], "zygote left after its process ended"
+    # nor its directory (socket, stderr log) in /tmp: SIGKILLed, the process ran no atexit
+    # (before: every xdist worker's zygotes left a /tmp/faultline-zygote-* behind)
+    assert [d for d in dirs if os.path.exists(d)] == [], "zygote directory left"
 
 
 def test_no_zygote_outlives_pytest(tmp_path):

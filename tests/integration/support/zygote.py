@@ -152,6 +152,7 @@ def serve(ctl_fd, sock_path):
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
     conns = {}
+    client_gone = False
     try:
         while True:
             try:
@@ -159,6 +160,7 @@ def serve(ctl_fd, sock_path):
             except InterruptedError:
                 continue
             if ctl_fd in ready and not os.read(ctl_fd, 4096):
+                client_gone = True
                 return  # pytest is gone
             if wake_r in ready:
                 os.read(wake_r, 4096)
@@ -206,6 +208,19 @@ def serve(ctl_fd, sock_path):
             os.unlink(sock_path)
         except OSError:
             pass
+        if client_gone:
+            # the directory its client made for it (the socket, this stderr log): a pytest
+            # that ends without its atexit handlers (an xdist worker) never removes it
+            directory = os.path.dirname(sock_path)
+            for name in ("stderr",):
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
 
 
 # --------------------------------------------------------------------------- client
