@@ -143,6 +143,10 @@ run_step() {
 }
 
 RESULTS=$(mktemp -d /tmp/faultline-test.XXXXXX)
+# The modules' bytecode cache (plugins/module_utils/_engine/modcache.py) of the
+# modules the tests run on this host: in this run's directory, removed with it,
+# instead of /run/faultline-pycache (inside a lab instance /run is private anyway).
+export FAULTLINE_MODULE_PYCACHE=$RESULTS/module-pycache
 declare -a FG=() BG=()
 for step in "${STEPS[@]}"; do
   if [[ "$LAB_STEPS" == *" $step "* ]]; then FG+=("$step"); else BG+=("$step"); fi
