@@ -426,6 +426,15 @@ def set_realtime(pid, priority, reset_on_fork=False):
         return False
 
 
+def set_normal(pid=0):
+    """Back to the normal policy (SCHED_OTHER) for ``pid`` (0: this process); False where not allowed."""
+    try:
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def is_realtime():
     try:
         return os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) == os.SCHED_FIFO
@@ -625,23 +634,13 @@ class SessionRunner(object):
     def set_realtime(self, on, priority=SUPERVISOR_RT_PRIORITY):
         """This process SCHED_FIFO at ``priority`` (reset on fork) and its sessions one below,
         or both back to the normal policy; False where that is not allowed (not root)."""
-        if on:
-            ok = set_realtime(0, priority, reset_on_fork=True)
-        else:
-            try:
-                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-                ok = True
-            except (AttributeError, OSError):
-                ok = False
+        ok = set_realtime(0, priority, reset_on_fork=True) if on else set_normal()
         for s in self.sessions.values():
             if s.alive():
-                try:
-                    if on and ok:
-                        set_realtime(s.proc.pid, max(1, priority - 1))
-                    elif not on:
-                        os.sched_setscheduler(s.proc.pid, os.SCHED_OTHER, os.sched_param(0))
-                except (AttributeError, OSError):
-                    pass
+                if on and ok:
+                    set_realtime(s.proc.pid, max(1, priority - 1))
+                elif not on:
+                    set_normal(s.proc.pid)
         return ok
 
     def close(self):

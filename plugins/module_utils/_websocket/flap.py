@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
 from ansible_collections.faultline.chaos.plugins.module_utils._engine.runtime import (
-    SUPERVISOR_RT_PRIORITY, make_event, set_realtime)
+    SUPERVISOR_RT_PRIORITY, make_event, set_normal, set_realtime)
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 from ansible_collections.faultline.chaos.plugins.module_utils._websocket import server as ws_server
 
@@ -467,13 +467,6 @@ def timing_summary(cycles):
 # the whole run
 # --------------------------------------------------------------------------
 
-def _normal_policy():
-    try:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
-
-
 def run(p, runner, check_mode=False, host=None):
     """Everything the module does. ``runner(argv) -> (rc, out, err)``. Raises FlapError."""
     offset = time.time() - time.monotonic()
@@ -528,7 +521,7 @@ def run(p, runner, check_mode=False, host=None):
         cycles = asyncio.run(_flap(p, clock, kw, emit))
     finally:
         if realtime:
-            _normal_policy()
+            set_normal()
         gc.enable()
     try:
         time.sleep(p["settle_ms"] / 1000.0)
