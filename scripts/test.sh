@@ -58,17 +58,18 @@ if [ "$ISOLATE" = 0 ]; then
 fi
 
 # pytest exit code 5 means "no tests collected": a failure here, not a pass.
-# PYTEST_PREFIX: a command pytest runs under (scripts/lab-ns.sh for one lab instance).
-# Every pytest run gets its own --basetemp: pytest's default, /tmp/pytest-of-<user>,
-# keeps the last three sessions of every run on the machine and deletes older
-# ones, so a second `make test` (or any pytest) could delete a running one's
-# tmp_path directories. Removed at the end with the step results.
+# PYTEST_PREFIX: a command pytest runs under (scripts/lab-ns.sh for one lab instance);
+# PYTEST_PYTHON: the interpreter (the floor step's venv).
+# Every pytest run gets its own --basetemp in this run's results directory:
+# pytest's default, /tmp/pytest-of-<user>, keeps the last three sessions of every
+# run on the machine and deletes older ones, so a second `make test` (or any
+# pytest) could delete a running one's tmp_path directories.
 PYTEST_PREFIX=()
+PYTEST_PYTHON=$ROOT/.venv/bin/python
 run_pytest() {
   local basetemp
-  basetemp=$(mktemp -d /tmp/faultline-pt.XXXXXX) || return 1
-  echo "$basetemp" >>"$RESULTS/basetemps"
-  "${PYTEST_PREFIX[@]}" "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$basetemp" "$@"
+  basetemp=$(mktemp -d "$RESULTS/pytest.XXXXXX") || return 1
+  "${PYTEST_PREFIX[@]}" "$PYTEST_PYTHON" -m pytest -q -p no:cacheprovider --basetemp "$basetemp" "$@"
   local rc=$?
   if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests in $*: counted as a failure"
@@ -115,11 +116,8 @@ step_floor() {
     touch "$stamp"
   fi
   "$FLOOR_VENV/bin/python" -c 'import ansible.release as r; print("ansible-core", r.__version__)'
-  local basetemp
-  basetemp=$(mktemp -d /tmp/faultline-pt.XXXXXX) || return 1
-  echo "$basetemp" >>"$RESULTS/basetemps"
-  PATH=$FLOOR_VENV/bin:$PATH "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$basetemp" \
-    tests/unit || return 1
+  local PYTEST_PYTHON=$FLOOR_VENV/bin/python
+  PATH=$FLOOR_VENV/bin:$PATH run_pytest tests/unit || return 1
   FAULTLINE_VENV=$FLOOR_VENV bash scripts/sanity.sh
 }
 
@@ -188,9 +186,6 @@ for step in "${STEPS[@]}"; do
   fi
   SUMMARY+=("$(printf '%-12s %-12s %6ss' "$step" "$result" "$took")")
 done
-if [ -f "$RESULTS/basetemps" ]; then
-  xargs -r rm -rf <"$RESULTS/basetemps"
-fi
 rm -rf "$RESULTS"
 
 echo
