@@ -41,7 +41,7 @@ def test_leader_kill_multi_endpoint_writes_resume_single_endpoint_retries_then_f
     killed_at = time.time()
     cluster.kill(lead)
     _new, election_s = wait_leader_change(cluster, lead)
-    time.sleep(4.5)  # the single-endpoint client's retries: 0.5 + 1 + 2 s
+    time.sleep(5.0)  # the single-endpoint client's retries: 0.5 + 1 + 2 s, and the attempts
     kv = probe(state_dir, name="kv", state="stopped")
     one = probe(state_dir, name="one", state="stopped")
     assert election_s < 5
@@ -54,9 +54,12 @@ def test_leader_kill_multi_endpoint_writes_resume_single_endpoint_retries_then_f
         keys = set(_keys(m, "t/kv/"))
         assert set(kv["etcd"]["keys"]["acked"]) <= keys
     # the single-endpoint client: refused attempts with the policy's pauses, then a clear failure
-    fails = [a for a in one["etcd"]["failed_attempts"] if a["ts"] >= killed_at]
+    # (an attempt is stamped when it starts: one in flight at the kill started
+    # before it, so attempts are taken by when they ended, and the policy's
+    # pauses are read on the first write the kill hit, all of its attempts)
+    fails = [a for a in one["etcd"]["failed_attempts"] if a["ts"] + a["latency_ms"] / 1000.0 >= killed_at]
     assert fails and all(a["endpoint"] == lead.client_url for a in fails)
-    spaced = [a for a in fails if a.get("next_after_s") is not None]
+    spaced = [a for a in fails if a["key"] == fails[0]["key"] and a.get("next_after_s") is not None]
     assert [a["backoff_s"] for a in spaced[:3]] == [0.5, 1.0, 2.0]
     for a in spaced[:3]:
         assert a["backoff_s"] <= a["next_after_s"] < a["backoff_s"] + 1.2
