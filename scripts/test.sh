@@ -90,8 +90,9 @@ step_integration() {
     run_pytest --durations=30 tests/integration
     return
   fi
-  # tests of one file stay on one worker (tests/integration/conftest.py groups them)
-  FAULTLINE_WORKER_PYTHON=$ROOT/.venv/bin/python run_pytest --durations=30 --dist loadgroup \
+  # the tests of one file stay on one worker (--dist loadfile), so a file's module
+  # fixtures (a lab brought up) are set up once, in one lab instance
+  FAULTLINE_WORKER_PYTHON=$ROOT/.venv/bin/python run_pytest --durations=30 --dist loadfile \
     --tx "$WORKERS*popen//python=$ROOT/tests/integration/support/worker_python.sh" tests/integration
 }
 step_changelog()   { antsibull-changelog lint; }

@@ -150,12 +150,25 @@ def state_dir(tmp_path):
 
 # pytest-xdist (scripts/test.sh with FAULTLINE_TEST_WORKERS > 1): each worker runs
 # with its own lab instance (support/worker_python.sh -> scripts/lab-ns.sh: own
-# network and mount namespaces). The tests of one file stay on one worker, so
-# their module fixtures are set up once and their order is the file's. A test
-# that looks for lab processes by path keeps to its own instance with
-# support.util.sees_my_lab (the paths are the same strings in every instance).
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (else files were split)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+# network and mount namespaces). The tests of one file stay on one worker
+# (--dist loadfile), so their module fixtures are set up once and their order is
+# the file's (test_harness.py checks it). A test that looks for lab processes by
+# path keeps to its own instance with support.util.sees_my_lab (the paths are
+# the same strings in every instance).
+
+
+# FAULTLINE_TEST_TIMELINE=<file>: one JSON line per test phase (setup, call,
+# teardown) with its worker, start and stop, appended by the process that
+# reports (the xdist controller): where the run's wall time went and how the
+# workers were loaded (scripts/test_timeline.py sums it per file and worker).
+def pytest_runtest_logreport(report):
+    path = os.environ.get("FAULTLINE_TEST_TIMELINE")
+    if not path:
+        return
+    import json
+    node = getattr(report, "node", None)
+    worker = getattr(getattr(node, "gateway", None), "id", None) or "main"
+    with open(path, "a") as f:
+        f.write(json.dumps({"nodeid": report.nodeid, "when": report.when, "worker": worker,
+                            "start": getattr(report, "start", None), "stop": getattr(report, "stop", None),
+                            "duration": report.duration, "outcome": report.outcome}) + "\n")

@@ -279,3 +279,43 @@ def test_each_run_has_its_own_local_tmp(tmp_path):
         assert cp.returncode == 0, cp.stdout + cp.stderr
     assert ansible.zygotes().forked == forked + 2
     assert not [n for n in os.listdir(ROOT) if "{{" in n]
+
+
+def test_the_tests_of_one_file_run_on_one_worker_with_make_tests_dist_mode(tmp_path):
+    """scripts/test.sh's pytest-xdist mode keeps a file on one worker: a module
+    fixture (a lab brought up) is set up once per parameter, on one worker.
+    (With pytest 9.2, xdist 3.8's ``loadgroup`` no longer groups: it renames
+    ``item._nodeid``, which pytest 9 no longer reads, so every test was its own
+    unit and both workers brought up the same labs.)"""
+    import re
+    with open(os.path.join(ROOT, "scripts", "test.sh")) as f:
+        dist = re.findall(r"--dist (\w+)", f.read())
+    assert dist, "scripts/test.sh runs no --dist mode"
+    log = tmp_path / "setups"
+    (tmp_path / "test_a.py").write_text(textwrap.dedent('''
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module", params=["hosts", "loopback"])
+        def lab(request):
+            with open(%r, "a") as f:
+                f.write("%%s %%s\\n" %% (request.param, os.environ["PYTEST_XDIST_WORKER"]))
+            return request.param
+
+        def test_1(lab): pass
+        def test_2(lab): pass
+        @pytest.mark.parametrize("s", ["x", "y"])
+        def test_3(lab, s): pass
+        ''' % str(log)))
+    (tmp_path / "test_b.py").write_text("def test_b():\n    pass\n")
+    (tmp_path / "test_c.py").write_text("def test_c():\n    pass\n")
+    for mode in set(dist):
+        log.write_text("")
+        cp = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                             "--dist", mode, "--basetemp", str(tmp_path / "bt"), str(tmp_path)],
+                            cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        setups = log.read_text().split()
+        # one setup of each parameter, both on the worker that ran the file
+        assert sorted(setups[0::2]) == ["hosts", "loopback"], (mode, setups)
+        assert len(set(setups[1::2])) == 1, (mode, setups)
