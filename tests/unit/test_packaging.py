@@ -206,3 +206,31 @@ def test_installed_collection_works_from_an_unrelated_directory(installed, tmp_p
                    "-e", "faultline_hosts=localhost", "-e", "faultline_state_dir=%s" % state_dir],
                   cwd=str(cwd), env=env)
     assert "failed=0" in restore.stdout and "nothing to restore" in restore.stdout
+
+
+REPORT_DEFAULT = "{{ faultline_report_dir | default('reports') }}"
+
+
+def test_every_test_case_reports_under_faultline_report_dir_relative_to_the_users_directory():
+    """One default for the reports of every test-case role and playbook: O(faultline_report_dir),
+    else C(reports) in the directory ansible-playbook runs in; never the playbook's directory,
+    which is inside the installed collection when a user runs faultline.chaos.<playbook>."""
+    roles = []
+    for role in sorted(os.listdir(os.path.join(ROOT, "roles"))):
+        with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as f:
+            defaults = yaml.safe_load(f) or {}
+        key = role + "_report_dir"
+        if key not in defaults:
+            continue
+        roles.append(role)
+        assert defaults[key] == REPORT_DEFAULT, role
+        with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")) as f:
+            options = yaml.safe_load(f)["argument_specs"]["main"]["options"]
+        assert options[key]["default"] == REPORT_DEFAULT, role
+        assert options["faultline_report_dir"]["default"] == "reports", role
+    assert len(roles) >= 6, roles
+    for name in sorted(os.listdir(os.path.join(ROOT, "playbooks"))):
+        if name.endswith(".yml"):
+            with open(os.path.join(ROOT, "playbooks", name)) as f:
+                for n, line in enumerate(f, 1):
+                    assert not ("report" in line and "playbook_dir" in line), "%s:%d: %s" % (name, n, line.strip())
