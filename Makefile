@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/local
 # iproute2, util-linux (unshare) and openssh-server/-client: lab hosts in
@@ -22,7 +22,7 @@ COLL_LINK := .collections/ansible_collections/faultline/chaos
 # make suite SUITE_ARGS='-e suite_only=TC-004,WS-006'
 SUITE_ARGS ?=
 
-.PHONY: help deps venv collection setup demo suite test unit integration lint sanity molecule lab-up lab-down bench build ee clean
+.PHONY: help deps venv mysqlclient collection setup demo suite test unit integration lint sanity molecule lab-up lab-down bench build ee clean
 
 help:
 	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
@@ -40,18 +40,30 @@ deps:
 	fi
 
 # requirements.txt: what the collection needs; requirements-dev.txt adds the toolchain.
+# The venv gets all of it but mysqlclient, which builds from source against the
+# MariaDB client headers (apt, make deps): make unit needs no apt and no root.
+# The mysqlclient step of make setup (after deps) adds it; without it datagen's
+# driver auto is PyMySQL.
+MYSQLCLIENT_PIN = $(shell grep -E '^mysqlclient==' requirements.txt)
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	grep -vE '^mysqlclient==' requirements.txt > $(VENV)/requirements-pure.txt
+	sed 's|^-r requirements.txt$$|-r requirements-pure.txt|' requirements-dev.txt > $(VENV)/requirements-dev-pure.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements-dev-pure.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+mysqlclient: venv
+	@$(PY) -c 'import importlib.metadata as m, sys; sys.exit(m.version("mysqlclient") != sys.argv[1])' \
+	  $(subst mysqlclient==,,$(MYSQLCLIENT_PIN)) 2>/dev/null \
+	  || $(PY) -m pip install -q --disable-pip-version-check '$(MYSQLCLIENT_PIN)'
 
 collection:
 	@mkdir -p $(dir $(COLL_LINK))
 	@ln -sfn ../../.. $(COLL_LINK)
 
-setup: deps venv collection
+setup: deps venv mysqlclient collection
 
 demo: setup
 	bash scripts/demo.sh

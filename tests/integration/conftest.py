@@ -163,7 +163,7 @@ def state_dir(tmp_path):
 # workers were loaded (scripts/test_timeline.py sums it per file and worker).
 def pytest_runtest_logreport(report):
     path = os.environ.get("FAULTLINE_TEST_TIMELINE")
-    if not path:
+    if not path or os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's reports reach the controller
         return
     import json
     node = getattr(report, "node", None)

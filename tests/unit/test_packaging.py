@@ -234,3 +234,41 @@ def test_every_test_case_reports_under_faultline_report_dir_relative_to_the_user
             with open(os.path.join(ROOT, "playbooks", name)) as f:
                 for n, line in enumerate(f, 1):
                     assert not ("report" in line and "playbook_dir" in line), "%s:%d: %s" % (name, n, line.strip())
+
+
+def _requirement_names(path, seen=None):
+    """The project names a requirements file installs, following its -r includes."""
+    seen = set() if seen is None else seen
+    names = set()
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("-r "):
+                names |= _requirement_names(os.path.join(os.path.dirname(path), line[3:].strip()), seen)
+            elif line:
+                names.add(line.split("==")[0].split(">=")[0].strip().lower())
+    return names
+
+
+def test_make_unit_needs_no_apt_and_builds_no_c_extension(tmp_path):
+    """make unit's venv installs everything but mysqlclient (built from source against
+    the MariaDB headers apt installs); make setup adds it after make deps."""
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    env = clean_env()
+    dry = run(["make", "-n", "unit", "VENV=%s" % venv], cwd=ROOT, env=env).stdout
+    assert "apt-get" not in dry and "dpkg" not in dry
+    installs = []
+    for line in dry.splitlines():
+        if line.startswith(("grep ", "sed ")):  # the recipe's derived requirement files
+            subprocess.run(["bash", "-c", line], cwd=ROOT, check=True)
+        if " -m pip install " in line:
+            installs.append(line.split(" -r ", 1)[1].split()[0])
+    assert installs, dry
+    names = set()
+    for req in installs:
+        names |= _requirement_names(req if os.path.isabs(req) else os.path.join(ROOT, req))
+    assert "mysqlclient" not in names
+    assert {"pymysql", "pytest", "ansible-core", "jmespath"} <= names
+    setup = run(["make", "-n", "setup", "VENV=%s" % venv], cwd=ROOT, env=env).stdout
+    assert "mysqlclient==" in setup and setup.index("dpkg -s") < setup.index("mysqlclient==")
