@@ -235,9 +235,21 @@ def test_facts_over_ssh_come_from_inside_each_namespace_without_dns_stall(hosts,
         assert f["ansible_default_ipv4"] == {}  # no default route: nothing outside 198.18.0.0/24
         assert f["ansible_env"]["SSH_CONNECTION"].split()[2] == n["address"]
     assert not one["failed"]
-    # what fact gathering costs on top of a round trip: a DNS lookup that
-    # waits for a server would add 10 s or more (the issue asks < 3 s per host)
-    assert (t3 - t2) - (t1 - t0) < 3.0, "setup took %.1fs, ping %.1fs (and %.1fs for all hosts)" % (
+    # No DNS stall: the lookups fact gathering makes (the host's own name, the
+    # fqdn) fail or answer at once inside each namespace (a resolver that waits
+    # for a server would take its timeout, seconds). Timed in a small process
+    # of its own, so load on the machine cannot stretch it into seconds.
+    # (the node's own name is in its hosts file; a name that is not goes to the resolver)
+    lookup = ("import socket, sys, time; t = time.monotonic(); socket.getfqdn(sys.argv[1]); "
+              "socket.getfqdn('faultline-no-such-host'); print(time.monotonic() - t)")
+    for n in hosts["nodes"]:
+        cp = subprocess.run(["ip", "netns", "exec", n["netns"], sys.executable, "-c", lookup, n["name"]],
+                            capture_output=True, text=True, timeout=60, check=True)
+        assert float(cp.stdout) < 1.0, (n["name"], cp.stdout)
+    # and what fact gathering costs on top of a round trip, through Ansible: the
+    # issue asks < 3 s per host; under load both runs stretch (one task each,
+    # setup's is the larger), so the bound grows with the measured round trip
+    assert (t3 - t2) - (t1 - t0) < 3.0 + (t1 - t0), "setup took %.1fs, ping %.1fs (and %.1fs for all hosts)" % (
         t3 - t2, t1 - t0, t2 - t1)
 
 
