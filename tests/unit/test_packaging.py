@@ -100,6 +100,7 @@ def test_tarball_is_the_collection(tarball):
 
 
 def requirement_lines(name):
+    """The requirement lines of a file (a path, or a name relative to the repository), comments dropped."""
     with open(os.path.join(ROOT, name)) as f:
         return [line.split("#")[0].strip().lower() for line in f if line.split("#")[0].strip()]
 
@@ -236,17 +237,14 @@ def test_every_test_case_reports_under_faultline_report_dir_relative_to_the_user
                     assert not ("report" in line and "playbook_dir" in line), "%s:%d: %s" % (name, n, line.strip())
 
 
-def _requirement_names(path, seen=None):
+def _requirement_names(path):
     """The project names a requirements file installs, following its -r includes."""
-    seen = set() if seen is None else seen
     names = set()
-    with open(path) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line.startswith("-r "):
-                names |= _requirement_names(os.path.join(os.path.dirname(path), line[3:].strip()), seen)
-            elif line:
-                names.add(line.split("==")[0].split(">=")[0].strip().lower())
+    for line in requirement_lines(path):
+        if line.startswith("-r "):
+            names |= _requirement_names(os.path.join(os.path.dirname(path), line[3:].strip()))
+        else:
+            names.add(line.split("==")[0].split(">=")[0].strip())
     return names
 
 
@@ -267,7 +265,7 @@ def test_make_unit_needs_no_apt_and_builds_no_c_extension(tmp_path):
     assert installs, dry
     names = set()
     for req in installs:
-        names |= _requirement_names(req if os.path.isabs(req) else os.path.join(ROOT, req))
+        names |= _requirement_names(os.path.join(ROOT, req))
     assert "mysqlclient" not in names
     assert {"pymysql", "pytest", "ansible-core", "jmespath"} <= names
     setup = run(["make", "-n", "setup", "VENV=%s" % venv], cwd=ROOT, env=env).stdout
