@@ -16,10 +16,16 @@ REPORTS=${FAULTLINE_REPORT_DIR:-$ROOT/reports}
 LAB_VARS='{"lab_components": ["mysql"]}'
 
 # shellcheck disable=SC2317  # called by the EXIT trap
+# (its log is kept only when it failed, like scripts/test.sh's lab_down)
 lab_down() {
+  local log
+  log=$(mktemp /tmp/faultline-demo-lab-down.XXXXXX.log)
   echo "== lab down"
-  ansible-playbook playbooks/lab.yml -e lab_state=down -e "$LAB_VARS" >/tmp/faultline-demo-lab-down.log 2>&1 \
-    || echo "lab down FAILED (see /tmp/faultline-demo-lab-down.log)"
+  if ansible-playbook playbooks/lab.yml -e lab_state=down -e "$LAB_VARS" >"$log" 2>&1; then
+    rm -f "$log"
+  else
+    echo "lab down FAILED (see $log)"
+  fi
 }
 trap lab_down EXIT
 
