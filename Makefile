@@ -22,7 +22,7 @@ COLL_LINK := .collections/ansible_collections/faultline/chaos
 # make suite SUITE_ARGS='-e suite_only=TC-004,WS-006'
 SUITE_ARGS ?=
 
-.PHONY: help deps venv mysqlclient collection setup demo suite test unit integration lint sanity molecule lab-up lab-down bench build ee clean
+.PHONY: help deps venv mysqlclient collection payload-cache setup demo suite test unit integration lint sanity molecule lab-up lab-down bench build ee clean
 
 help:
 	@echo "make demo   - set up, start the lab, run TC-004 (short form), print the report, stop the lab"
@@ -63,7 +63,13 @@ collection:
 	@mkdir -p $(dir $(COLL_LINK))
 	@ln -sfn ../../.. $(COLL_LINK)
 
-setup: deps venv mysqlclient collection
+# The integration tests' bytecode cache of Ansible's module_utils in AnsiballZ runs
+# (tests/integration/support/payload_cache.py): a .pth line in the venv that does
+# nothing unless /run/faultline-payload-cache exists (only in make test's lab instances).
+payload-cache: venv
+	@$(PY) tests/integration/support/payload_cache.py
+
+setup: deps venv mysqlclient collection payload-cache
 
 demo: setup
 	bash scripts/demo.sh

@@ -15,7 +15,9 @@
 #     and iptables chains for the faults, and the lab hosts' bridge, veths and
 #     198.18.0.0/24 addresses (their namespaces are created inside it);
 #   - /run as a fresh tmpfs: the default ledger /run/faultline, /run/netns and
-#     the SSH ControlPersist sockets (ANSIBLE_SSH_CONTROL_PATH_DIR points there);
+#     the SSH ControlPersist sockets (ANSIBLE_SSH_CONTROL_PATH_DIR points there)
+#     and, with FAULTLINE_PAYLOAD_CACHE=1 (make test), the test runs' bytecode
+#     cache of Ansible's module_utils (tests/integration/support/payload_cache.py);
 #   - /var/lib and /etc as overlays on the host's: reads see the host, writes
 #     stay inside (the lab directory /var/lib/faultline-lab and /etc/netns start
 #     empty, whatever the host has).
@@ -40,6 +42,8 @@ exec unshare --net --mount --propagation private -- /bin/sh -eu -c '
   rm -rf /var/lib/faultline-lab /etc/netns
   mount -t tmpfs -o mode=0755 faultline-run /run
   mkdir -p /run/lock /run/faultline-cp
+  # make test: the AnsiballZ bytecode cache of the venv (tests/integration/support/payload_cache.py)
+  if [ "${FAULTLINE_PAYLOAD_CACHE:-0}" = 1 ]; then mkdir -m 0700 /run/faultline-payload-cache; fi
   export ANSIBLE_SSH_CONTROL_PATH_DIR=/run/faultline-cp FAULTLINE_LAB_NS=1
   set +e
   "$@"

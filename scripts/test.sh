@@ -146,6 +146,9 @@ RESULTS=$(mktemp -d /tmp/faultline-test.XXXXXX)
 # modules the tests run on this host: in this run's directory, removed with it,
 # instead of /run/faultline-pycache (inside a lab instance /run is private anyway).
 export FAULTLINE_MODULE_PYCACHE=$RESULTS/module-pycache
+# The lab instances of the lab steps cache the bytecode of Ansible's module_utils that
+# every module task imports from its AnsiballZ zip (tests/integration/support/payload_cache.py).
+export FAULTLINE_PAYLOAD_CACHE=1
 declare -a FG=() BG=()
 for step in "${STEPS[@]}"; do
   if [[ "$LAB_STEPS" == *" $step "* ]]; then FG+=("$step"); else BG+=("$step"); fi

@@ -319,3 +319,65 @@ def test_the_tests_of_one_file_run_on_one_worker_with_make_tests_dist_mode(tmp_p
         # one setup of each parameter, both on the worker that ran the file
         assert sorted(setups[0::2]) == ["hosts", "loopback"], (mode, setups)
         assert len(set(setups[1::2])) == 1, (mode, setups)
+
+
+def _serving(env):
+    """The zygote of this process that serves runs with ``env``."""
+    found = [z for z in ansible.zygotes().zygotes if z.serves(env, ROOT)]
+    assert found, "no zygote serves this environment"
+    return found[0]
+
+
+def test_the_runs_of_a_zygote_share_the_ansiballz_payloads(tmp_path):
+    """A module's payload is built by the first run of a zygote that runs it and reused, not
+    rebuilt, by the next runs (ansible-playbook keeps it for one run only)."""
+    book = tmp_path / "cmd.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.command: 'true'\n")
+    extra = dict(ANSIBLE_FAULTLINE_HARNESS=uuid.uuid4().hex)  # a zygote of its own
+    cp = run_playbook(str(book), env=extra)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    payloads = os.path.join(_serving(ansible.ansible_env(**extra)).dir, "ansiballz")
+    built = [n for n in os.listdir(payloads) if n.startswith("ansible.modules.command-") and not n.endswith(".lock")]
+    assert len(built) == 1, os.listdir(payloads)
+    path = os.path.join(payloads, built[0])
+    first = os.stat(path)
+    for _i in range(2):
+        cp = run_playbook(str(book), env=extra)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+    again = os.stat(path)
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns), "the payload was built again"
+
+
+def test_a_forked_run_shows_the_warnings_a_fresh_ansible_playbook_shows(tmp_path, monkeypatch):
+    """The zygote imports Ansible's plugins ahead of the runs; nothing it imported may have
+    used up a warning Ansible shows once per process."""
+    book = tmp_path / "warn.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  vars:\n    environment: 1\n  tasks:\n"
+                    "    - ansible.builtin.debug: {msg: hello}\n")
+    forked = ansible.zygotes().forked
+    outs = [run_playbook(str(book)) for _i in range(2)]
+    assert ansible.zygotes().forked == forked + 2
+    monkeypatch.setenv("FAULTLINE_ZYGOTE", "0")
+    fresh = run_playbook(str(book))
+    assert ansible.zygotes().forked == forked + 2
+    for cp in outs + [fresh]:
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        assert "[WARNING]: Found variable using reserved name 'environment'" in cp.stdout + cp.stderr
+    assert [cp.stderr for cp in outs] == [fresh.stderr] * 2
+
+
+def test_module_runs_in_a_lab_instance_of_make_test_cache_ansibles_bytecode():
+    """support/payload_cache.py: the venv's Python caches the module_utils Ansible ships in
+    each AnsiballZ zip (``make test`` asks its lab instances for the cache directory)."""
+    from support import payload_cache
+    if not os.path.isdir(payload_cache.DIRECTORY):
+        pytest.skip("only in make test's lab instances (FAULTLINE_PAYLOAD_CACHE=1)")
+    assert not ansible.run_module("fault_info", {})["failed"]
+    basic = os.path.join(payload_cache.DIRECTORY, "ansible.module_utils.basic.%s.pyc" % sys.implementation.cache_tag)
+    first = os.stat(basic)
+    assert not ansible.run_module("fault_info", {})["failed"]
+    again = os.stat(basic)
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns), "compiled again"
+    # the collection's own module_utils stay with the module's finder (modcache), as users run them
+    assert not [n for n in os.listdir(payload_cache.DIRECTORY) if n.startswith("ansible_collections.")]

@@ -124,10 +124,11 @@ def _write(path, data):
 
 
 class CachedLoader(object):
-    """Loads one module_utils module (a file of the zip) through the cache."""
+    """Loads one module_utils module or package (a file of the zip) through the cache."""
 
-    def __init__(self, zip_loader, origin, source, directory):
+    def __init__(self, zip_loader, origin, source, directory, package=False):
         self.zip_loader, self.origin, self.source, self.directory = zip_loader, origin, source, directory
+        self.package = package
 
     def create_module(self, spec):  # pylint: disable=unused-argument
         return None  # the default module object
@@ -169,25 +170,56 @@ class CachedLoader(object):
         return self.origin
 
     def is_package(self, fullname):  # pylint: disable=unused-argument
-        return False
+        return self.package
 
 
 class CacheFinder(object):
-    """Finds this collection's module_utils modules (not packages) in the zip their package
-    comes from and loads them through a CachedLoader.
+    """Finds the modules and packages named ``prefix``... (this collection's module_utils
+    by default) in the zip their parent package comes from and loads them through a
+    CachedLoader.
 
     It does not ask ``zipimport`` for the spec: its ``find_spec`` compiles the module
-    (for ``get_filename``), and its loader compiles it once more to run it."""
+    (for ``get_filename``), and its loader compiles it once more to run it.
+    (The integration tests put one with the prefix ``ansible.`` in front of every
+    AnsiballZ run of their virtualenv's Python: tests/integration/support/payload_cache.py.)"""
 
-    def __init__(self, directory):
+    def __init__(self, directory, prefix=PREFIX):
         self.directory = directory
+        self.prefix = prefix
         self.trusted = None  # checked at the first module
 
     def find_spec(self, fullname, path=None, target=None):  # pylint: disable=unused-argument
-        if not fullname.startswith(PREFIX) or not path or len(path) != 1:
+        if not fullname.startswith(self.prefix) or not path:
             return None
+        # the package's path in order, as the path finder would search it; only zips
+        # (a package whose __init__ extends its __path__ with pkgutil has more than one)
+        for entry in path:
+            found = self._in_zip(fullname, entry)
+            if found is None:
+                return None  # not a zip: the usual finders decide
+            if found:
+                zip_loader, origin, source, package = found
+                break
+        else:
+            return None  # no such module here (a namespace package, another finder's): the usual finders
+        if self.trusted is None:
+            self.trusted = trusted_dir(self.directory)
+        if not self.trusted:
+            return None
+        import importlib.machinery
+        spec = importlib.machinery.ModuleSpec(
+            fullname, CachedLoader(zip_loader, origin, source, self.directory, package), origin=origin,
+            is_package=package)
+        if package:
+            spec.submodule_search_locations = [os.path.dirname(origin)]
+        spec.has_location = True
+        return spec
+
+    @staticmethod
+    def _in_zip(fullname, entry):
+        """(zip loader, origin, source, is package) of ``fullname`` in the zip path ``entry``;
+        () when the zip has no such module; None when ``entry`` is not a zip."""
         import zipimport
-        entry = path[0]
         zip_loader = sys.path_importer_cache.get(entry)
         if zip_loader is None:
             if ".zip" not in entry:
@@ -198,20 +230,14 @@ class CacheFinder(object):
                 return None
         if not isinstance(zip_loader, zipimport.zipimporter):
             return None
-        origin = os.path.join(entry, fullname.rpartition(".")[2] + ".py")
-        try:
-            source = zip_loader.get_data(origin)  # a package, or no such module: the usual finders
-        except OSError:
-            return None
-        if self.trusted is None:
-            self.trusted = trusted_dir(self.directory)
-        if not self.trusted:
-            return None
-        import importlib.machinery
-        spec = importlib.machinery.ModuleSpec(
-            fullname, CachedLoader(zip_loader, origin, source, self.directory), origin=origin)
-        spec.has_location = True
-        return spec
+        tail = fullname.rpartition(".")[2]
+        for origin, package in ((os.path.join(entry, tail, "__init__.py"), True),
+                                (os.path.join(entry, tail + ".py"), False)):
+            try:
+                return zip_loader, origin, zip_loader.get_data(origin), package
+            except OSError:
+                continue
+        return ()
 
 
 def install():

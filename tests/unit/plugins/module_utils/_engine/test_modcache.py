@@ -182,3 +182,75 @@ def test_cache_dir_defaults():
     assert modcache.cache_dir(env={}, euid=1000) is None
     assert modcache.cache_dir(env={modcache.ENV: "off"}, euid=0) is None
     assert modcache.cache_dir(env={modcache.ENV: "/var/cache/x"}, euid=0) == "/var/cache/x"
+
+
+PKG_RUN = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import modcache
+from ansible_collections.faultline.chaos.plugins.module_utils._engine import probe_pkg
+from ansible_collections.faultline.chaos.plugins.module_utils._engine.probe_pkg import sub
+print(json.dumps(dict(pkg=[probe_pkg.VALUE, type(probe_pkg.__loader__).__name__, list(probe_pkg.__path__)],
+                      sub=[sub.VALUE, type(sub.__loader__).__name__])))
+"""
+
+
+def test_a_package_and_its_modules_load_through_the_cache(tmp_path, cache):
+    z = make_zip(tmp_path / "a.zip", "one")
+    with zipfile.ZipFile(z, "a") as zf:
+        zf.writestr(PKG + "/_engine/probe_pkg/__init__.py", 'VALUE = "package"\n')
+        zf.writestr(PKG + "/_engine/probe_pkg/sub.py", 'VALUE = "sub"\n')
+    env = dict(os.environ, FAULTLINE_MODULE_PYCACHE=str(cache))
+    for _run in range(2):  # compiled, then from the cache
+        cp = subprocess.run([sys.executable, "-c", PKG_RUN, z], capture_output=True, text=True, env=env,
+                            timeout=60, check=False)
+        assert cp.returncode == 0, cp.stderr
+        out = json.loads(cp.stdout)
+        assert out["pkg"] == ["package", "CachedLoader", [os.path.join(z, PKG, "_engine", "probe_pkg")]]
+        assert out["sub"] == ["sub", "CachedLoader"]
+    assert sorted(os.listdir(str(cache))) == sorted(
+        "%s.%s.%s.pyc" % (NAME.rpartition(".")[0], n, sys.implementation.cache_tag)
+        for n in ("probe_pkg", "probe_pkg.sub"))
+
+
+PREFIX_RUN = r"""
+import importlib.util, json, sys, types
+spec = importlib.util.spec_from_file_location("modcache_copy", sys.argv[1])
+modcache = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(modcache)
+sys.meta_path.insert(0, modcache.CacheFinder(sys.argv[2], prefix="probe_top."))
+top = types.ModuleType("probe_top")
+top.__path__ = sys.argv[3:]  # as pkgutil.extend_path leaves it
+sys.modules["probe_top"] = top
+import probe_top.mod
+print(json.dumps([probe_top.mod.VALUE, type(probe_top.mod.__loader__).__name__]))
+"""
+
+
+@pytest.mark.parametrize("layout, expect", [
+    (["zip-without", "zip-with"], ["zipped", "CachedLoader"]),
+    (["dir", "zip-with"], ["plain", "SourceFileLoader"]),
+])
+def test_a_package_path_is_searched_in_order_and_only_zips_are_cached(tmp_path, cache, layout, expect):
+    """A prefix other than the collection's (the integration tests' Ansible module_utils cache):
+    the first zip of the package path that has the module is the one loaded, as the path finder
+    would; a directory ahead of it leaves the import to the usual finders."""
+    paths = []
+    for kind in layout:
+        if kind == "dir":
+            d = tmp_path / "dir"
+            d.mkdir()
+            (d / "mod.py").write_text('VALUE = "plain"\n')
+            paths.append(str(d))
+        else:
+            z = str(tmp_path / (kind + ".zip"))
+            with zipfile.ZipFile(z, "w") as zf:
+                zf.writestr("probe_top/other.py", "")
+                if kind == "zip-with":
+                    zf.writestr("probe_top/mod.py", 'VALUE = "zipped"\n')
+            paths.append(os.path.join(z, "probe_top"))
+    os.mkdir(str(cache), 0o700)
+    cp = subprocess.run([sys.executable, "-c", PREFIX_RUN, modcache.__file__, str(cache)] + paths,
+                        capture_output=True, text=True, timeout=60, check=False)
+    assert cp.returncode == 0, cp.stderr
+    assert json.loads(cp.stdout) == expect
