@@ -8,13 +8,15 @@
 #   scripts/test.sh floor           # unit + sanity on the lowest declared ansible-core (.venv-floor)
 # The steps that never touch the lab (unit, changelog, lint, sanity, floor) run
 # one after the other in the background at nice 19 while the lab steps
-# (integration, molecule) run in the foreground, so the lab tests keep the CPU
-# when they need it; their output is printed when they end.  FAULTLINE_TEST_SERIAL=1
+# (integration, molecule) run, so the lab tests keep the CPU when they need it;
+# the lab steps run at the same time too (each with lab instances of its own):
+# integration in the foreground, molecule beside it.  Output of a step that ran
+# beside the foreground one is printed when it ends.  FAULTLINE_TEST_SERIAL=1
 # runs every step in the foreground, in order.
 # The lab steps run with private lab instances (scripts/lab-ns.sh: own network
 # and mount namespaces), so a lab that is up on this host and another `make
 # test` running at the same time are never touched: integration in
-# FAULTLINE_TEST_WORKERS pytest-xdist workers (default 2, one per CPU here),
+# FAULTLINE_TEST_WORKERS pytest-xdist workers (default 3: on this 2-CPU machine the workers wait on faults and servers much of the time),
 # each its own instance (1: one instance, no xdist); molecule in one instance.
 # FAULTLINE_TEST_ISOLATE=0 runs the lab steps the old way, on the host's lab
 # (serial), taken down at the end.
@@ -34,7 +36,7 @@ FLOOR_VENV=$ROOT/.venv-floor
 STEPS=("${@:-${ALL_STEPS[@]}}")
 
 ISOLATE=${FAULTLINE_TEST_ISOLATE:-1}
-WORKERS=${FAULTLINE_TEST_WORKERS:-2}
+WORKERS=${FAULTLINE_TEST_WORKERS:-3}
 [[ "$WORKERS" =~ ^[1-9][0-9]?$ ]] || { echo "FAULTLINE_TEST_WORKERS must be 1-99 (got $WORKERS)" >&2; exit 2; }
 
 # shellcheck disable=SC2317  # called by the EXIT trap
@@ -154,19 +156,37 @@ for step in "${STEPS[@]}"; do
   if [[ "$LAB_STEPS" == *" $step "* ]]; then FG+=("$step"); else BG+=("$step"); fi
 done
 bg_pid=
-if [ "${FAULTLINE_TEST_SERIAL:-0}" != 1 ] && [ "${#FG[@]}" -gt 0 ] && [ "${#BG[@]}" -gt 0 ]; then
-  echo "steps without the lab (${BG[*]}) run in the background at nice 19; their output follows the lab steps (${FG[*]})"
-  ( renice -n 19 -p "$BASHPID" >/dev/null
-    for step in "${BG[@]}"; do
-      run_step "$step" >"$RESULTS/$step.log" 2>&1
-    done ) &
-  bg_pid=$!
+declare -a LAB_BG=() lab_pids=()
+if [ "${FAULTLINE_TEST_SERIAL:-0}" != 1 ]; then
+  if [ "${#FG[@]}" -gt 0 ] && [ "${#BG[@]}" -gt 0 ]; then
+    echo "steps without the lab (${BG[*]}) run in the background at nice 19; their output follows the lab steps (${FG[*]})"
+    ( renice -n 19 -p "$BASHPID" >/dev/null
+      for step in "${BG[@]}"; do
+        run_step "$step" >"$RESULTS/$step.log" 2>&1
+      done ) &
+    bg_pid=$!
+  fi
+  # each lab step has lab instances of its own: molecule runs beside the integration
+  # tests (their workers wait on faults and servers much of the time) instead of after them
+  if [ "$ISOLATE" = 1 ] && [ "${#FG[@]}" -gt 1 ]; then
+    LAB_BG=("${FG[@]:1}")
+    FG=("${FG[0]}")
+    echo "lab steps ${LAB_BG[*]} run beside ${FG[0]} (own lab instances); their output follows it"
+    for step in "${LAB_BG[@]}"; do
+      run_step "$step" >"$RESULTS/$step.log" 2>&1 &
+      lab_pids+=($!)
+    done
+  fi
 else
   FG=("${STEPS[@]}")
   BG=()
 fi
 for step in "${FG[@]}"; do
   run_step "$step"
+done
+for i in "${!LAB_BG[@]}"; do
+  wait "${lab_pids[$i]}"
+  cat "$RESULTS/${LAB_BG[$i]}.log"
 done
 if [ -n "$bg_pid" ]; then
   wait "$bg_pid"

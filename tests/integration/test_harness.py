@@ -381,3 +381,23 @@ def test_module_runs_in_a_lab_instance_of_make_test_cache_ansibles_bytecode():
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns), "compiled again"
     # the collection's own module_utils stay with the module's finder (modcache), as users run them
     assert not [n for n in os.listdir(payload_cache.DIRECTORY) if n.startswith("ansible_collections.")]
+
+
+def test_the_longest_files_are_collected_first():
+    """conftest.LONGEST_FILES: the files named there exist and come first, longest first
+    (xdist hands the files out in this order), each file's tests in their own order."""
+    import conftest
+    here = os.path.join(ROOT, "tests", "integration")
+    assert [n for n in conftest.LONGEST_FILES if not os.path.exists(os.path.join(here, n))] == []
+    cp = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", here],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
+    files = []
+    for line in cp.stdout.splitlines():
+        if "::" in line:
+            name = os.path.basename(line.split("::")[0])
+            if not files or files[-1] != name:
+                files.append(name)
+    assert len(files) == len(set(files)), "a file's tests are not together"
+    longest = sorted(conftest.LONGEST_FILES, key=lambda n: -conftest.LONGEST_FILES[n])
+    assert files[:len(longest)] == longest, files
