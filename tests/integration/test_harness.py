@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from support import ansible
+from support import ansible, zygote
 from support.ansible import ROOT, run_playbook, _run_module
 
 # differ between two runs of the same task
@@ -210,10 +210,15 @@ print(" ".join(str(p) for p in ansible.zygotes().pids()), flush=True)
 print(" ".join(z.dir for z in ansible.zygotes().zygotes), flush=True)
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[1] == "term-zygote":  # as scripts/lab-ns.sh stops what its command left: TERM
+    for z in ansible.zygotes().zygotes:
+        os.kill(z.pid, signal.SIGTERM)
+        z.proc.wait(15)
+    os._exit(0)  # no atexit: the zygotes cleaned up after themselves or nobody did
 """
 
 
-@pytest.mark.parametrize("how", ["exit", "kill"])
+@pytest.mark.parametrize("how", ["exit", "kill", "term-zygote"])
 def test_no_zygote_outlives_its_process(tmp_path, how):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(support=os.path.join(ROOT, "tests", "integration")))
@@ -256,6 +261,9 @@ def test_a_zygote_that_cannot_start_leaves_the_run_to_a_subprocess(monkeypatch, 
     pool = ansible.zygotes()
     monkeypatch.setattr(pool, "python", "/nonexistent/python")
     fallbacks = pool.fallbacks
+    made = []
+    mkdtemp = zygote.tempfile.mkdtemp
+    monkeypatch.setattr(zygote.tempfile, "mkdtemp", lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
     book = tmp_path / "play.yml"
     book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
                     "    - ansible.builtin.debug: {msg: plain-subprocess-run}\n")
@@ -263,6 +271,8 @@ def test_a_zygote_that_cannot_start_leaves_the_run_to_a_subprocess(monkeypatch, 
     cp = run_playbook(str(book), env=dict(ANSIBLE_FAULTLINE_HARNESS=uuid.uuid4().hex))
     assert cp.returncode == 0 and "plain-subprocess-run" in cp.stdout, cp.stdout + cp.stderr
     assert pool.fallbacks == fallbacks + 1
+    # its directory is gone (it was left in /tmp with the stderr file it never wrote)
+    assert len(made) == 1 and not os.path.exists(made[0]), made
 
 
 def test_each_run_has_its_own_local_tmp(tmp_path):

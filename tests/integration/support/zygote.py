@@ -86,9 +86,10 @@ def _child(req, fds, close):
     try:
         os.setsid()
         signal.set_wakeup_fd(-1)
-        # the only disposition the zygote changed; the others (SIGINT ignored in a
+        # the only dispositions the zygote changed; the others (SIGINT ignored in a
         # background job, say) are what a process started by pytest inherits too
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for fd in close:
             os.close(fd)
         for target, fd in enumerate(fds):
@@ -174,6 +175,13 @@ def _warm():
         raise SystemExit("zygote: importing Ansible's plugins warned: a forked run would not show it")
 
 
+_STOPPED = []
+
+
+def _stop(*_args):
+    _STOPPED.append(True)  # the wakeup fd ends the select; the loop sees it
+
+
 def serve(ctl_fd, sock_path):
     sys.argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")]
     env, reads = _record_env_reads()
@@ -193,6 +201,9 @@ def serve(ctl_fd, sock_path):
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    # stopped from outside (scripts/lab-ns.sh stops what is left in its instance when
+    # its command ended, TERM first): end as when pytest went away, directory removed
+    signal.signal(signal.SIGTERM, _stop)
     sys.stdout.write(json.dumps({"pid": os.getpid(), "env_reads": sorted(reads)}) + "\n")
     sys.stdout.flush()
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -201,6 +212,9 @@ def serve(ctl_fd, sock_path):
     client_gone = False
     try:
         while True:
+            if _STOPPED:
+                client_gone = True
+                return
             try:
                 ready = select.select([ctl_fd, listener, wake_r], [], [])[0]
             except InterruptedError:
@@ -317,6 +331,10 @@ class Zygote:
                 self.proc = subprocess.Popen(
                     [python, os.path.abspath(__file__), str(ctl_r), self.sock_path],
                     cwd=cwd, env=self.env, stdout=subprocess.PIPE, stderr=log, pass_fds=(ctl_r,))
+        except BaseException:
+            os.close(self._ctl_w)
+            shutil.rmtree(self.dir, ignore_errors=True)  # was left with its stderr file (no interpreter, say)
+            raise
         finally:
             os.close(ctl_r)
         try:
