@@ -252,8 +252,8 @@ class Sampler(object):
 
             signal.signal(signal.SIGTERM, _term)
             code = 0
+            parent = os.getppid()
             try:
-                parent = os.getppid()
                 while not state["stop"] and os.getppid() == parent:
                     s = ws_server.snapshot(self.server, self.port, with_cmdline=False)
                     line = json.dumps({"ts": self.clock(time.monotonic()), "rss_kb": s["rss_kb"], "fds": s["fds"],
@@ -265,6 +265,11 @@ class Sampler(object):
             except Exception:  # noqa: BLE001 -- the parent sees missing samples
                 code = 1
             finally:
+                if os.getppid() != parent:  # the module was killed: nobody reads or removes the file
+                    try:
+                        os.unlink(self.path)
+                    except OSError:
+                        pass
                 os._exit(code)
         os.close(fd)
         self.pid = pid

@@ -127,3 +127,38 @@ def test_connect_kwargs_auth_and_tls():
 
 def test_describe_error():
     assert "connection refused" in flap.describe_error(ConnectionRefusedError(111, "x"), "ws://h/")
+
+
+SAMPLER_RUN = r"""
+import os, sys, time
+from ansible_collections.faultline.chaos.plugins.module_utils._websocket import flap
+flap.ws_server.snapshot = lambda server, port, with_cmdline=False: dict(
+    rss_kb=1, fds=2, process_count=1, established=0, alive=True)
+s = flap.Sampler(None, 1, 0.05, lambda t: t)
+s.start()
+print(s.path, flush=True)
+if sys.argv[1] == "stop":
+    print(len(s.stop()), flush=True)
+else:
+    os._exit(0)  # the module killed: stop() never runs
+"""
+
+
+@pytest.mark.parametrize("how", ["stop", "killed"])
+def test_the_sampler_file_is_removed_also_when_the_module_dies(how):
+    """Before: a module killed during a flap left /tmp/faultline-ws-samples-* behind."""
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    cp = subprocess.run([sys.executable, "-c", SAMPLER_RUN, how], capture_output=True, text=True, timeout=60,
+                        check=False, env=env)
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.split()
+    path = lines[0]
+    if how == "stop":
+        assert int(lines[1]) >= 1  # the samples were read, then the file removed
+    deadline = time.monotonic() + 10  # the orphaned sampler notices at its next sample
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(path)
