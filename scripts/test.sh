@@ -93,8 +93,10 @@ step_integration() {
     return
   fi
   # the tests of one file stay on one worker (--dist loadfile), so a file's module
-  # fixtures (a lab brought up) are set up once, in one lab instance
-  FAULTLINE_WORKER_PYTHON=$ROOT/.venv/bin/python run_pytest --durations=30 --dist loadfile \
+  # fixtures (a lab brought up) are set up once, in one lab instance; the files are
+  # handed out in collection order (the conftest puts the longest first), not
+  # xdist's default of the files with the most tests first
+  FAULTLINE_WORKER_PYTHON=$ROOT/.venv/bin/python run_pytest --durations=30 --dist loadfile --no-loadscope-reorder \
     --tx "$WORKERS*popen//python=$ROOT/tests/integration/support/worker_python.sh" tests/integration
 }
 step_changelog()   { antsibull-changelog lint; }

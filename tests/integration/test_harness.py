@@ -411,3 +411,30 @@ def test_the_longest_files_are_collected_first():
     assert len(files) == len(set(files)), "a file's tests are not together"
     longest = sorted(conftest.LONGEST_FILES, key=lambda n: -conftest.LONGEST_FILES[n])
     assert files[:len(longest)] == longest, files
+
+
+TWO_FILES = """
+import pytest
+@pytest.mark.parametrize("i", range(%d))
+def test_x(i):
+    with open(%r, "a") as f:
+        f.write("%s\\n")
+"""
+
+
+def test_make_tests_workers_take_the_files_in_collection_order(tmp_path):
+    """xdist's loadfile hands out the files with the most tests first unless told not to
+    (the first make test with LONGEST_FILES started test_lab_etcd.py after test_netns.py and
+    test_harness.py, which have more tests); scripts/test.sh keeps the collection order."""
+    with open(os.path.join(ROOT, "scripts", "test.sh")) as f:
+        script = f.read()
+    flags = ["--no-loadscope-reorder"] if "--no-loadscope-reorder" in script else []
+    log = tmp_path / "order"
+    for name, n in (("test_few.py", 1), ("test_many.py", 4)):
+        (tmp_path / name).write_text(TWO_FILES % (n, str(log), name))
+    cp = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "--dist", "loadfile"]
+                        + flags + ["--basetemp", str(tmp_path / "bt"), str(tmp_path / "test_few.py"),
+                                   str(tmp_path / "test_many.py")],
+                        cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert log.read_text().split()[0] == "test_few.py", log.read_text()
