@@ -174,13 +174,14 @@ def pytest_runtest_logreport(report):
                             "duration": report.duration, "outcome": report.outcome}) + "\n")
 
 
-# The files that take longest go to the workers first (xdist hands out the files
-# in collection order, --dist loadfile): a long file started last would end the
-# run alone.  Seconds of one worker each, from a timeline of a quiet run
-# (FAULTLINE_TEST_TIMELINE, 2026-12-02, 2 workers); the other files keep their
+# The files that take longest go to the workers first (scripts/test.sh has xdist
+# hand out the files in collection order: --dist loadfile --no-loadscope-reorder):
+# a long file started last would end the run alone.  Seconds of one worker each,
+# from a timeline of a quiet run (FAULTLINE_TEST_TIMELINE, 2026-12-02 18:22, 2
+# workers; the two etcd layouts were one file then); the other files keep their
 # order after these.
 LONGEST_FILES = {
-    "test_lab_etcd.py": 601, "test_xhost.py": 277,
+    "test_lab_etcd.py": 320, "test_lab_etcd_loopback.py": 280, "test_xhost.py": 277,
     "test_netns.py": 169, "test_lab_order.py": 134, "test_tc001_pipeline_restart.py": 123,
     "test_tc007_flapping.py": 120,
 }
