@@ -438,3 +438,30 @@ def test_make_tests_workers_take_the_files_in_collection_order(tmp_path):
                         cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert log.read_text().split()[0] == "test_few.py", log.read_text()
+
+
+def test_a_second_make_test_on_the_machine_runs_its_lab_steps_narrow(tmp_path):
+    """scripts/test.sh: the first make test takes the mark and runs wide (3 workers, molecule
+    beside integration); one started while it runs runs narrow (2 workers, molecule after);
+    a mark left by a run that is gone is taken over; the owner removes its mark at exit."""
+    mark = tmp_path / "mark"
+    env = dict(os.environ, FAULTLINE_TEST_MARK=str(mark), FAULTLINE_TEST_PLAN="1")
+    env.pop("FAULTLINE_TEST_WORKERS", None)
+    env.pop("FAULTLINE_TEST_ISOLATE", None)
+
+    def plan():
+        cp = subprocess.run(["bash", os.path.join(ROOT, "scripts", "test.sh"), "integration", "molecule"], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        return cp.stdout
+
+    assert "plan: wide=1 workers=3" in plan() and not mark.exists()
+    mark.mkdir()
+    (mark / "pid").write_text("%d\n" % os.getpid())  # a live make test
+    out = plan()
+    assert "plan: wide=0 workers=2" in out and "lab steps narrow" in out, out
+    assert (mark / "pid").read_text().strip() == str(os.getpid())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (mark / "pid").write_text("%d\n" % dead.pid)  # its run is gone
+    assert "plan: wide=1 workers=3" in plan() and not mark.exists()
