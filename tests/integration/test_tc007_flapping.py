@@ -18,7 +18,7 @@ import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
 from support.net import owned_chains
-from support.util import read_lab
+from support.util import descendant_groups, read_lab
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 
@@ -256,7 +256,12 @@ def test_killing_the_controller_mid_flap_the_supervisor_ends_it_on_time(tc007_la
             time.sleep(0.1)
         else:
             pytest.fail("the flap never reached cycle 2")
-        os.killpg(proc.pid, signal.SIGKILL)
+        workers = descendant_groups(proc.pid)  # the task workers: groups of their own
+        for pgid in [proc.pid] + workers:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
         proc.wait(10)
         killed_at = time.time()
 
@@ -294,15 +299,21 @@ def test_killing_the_controller_mid_flap_the_supervisor_ends_it_on_time(tc007_la
         meta = background.read_meta(state_dir, "datagen", run_id)
         assert not meta["running"]
         fin = [ln for ln in background.read_output(state_dir, "datagen", run_id) if ln.get("event") == "finished"]
-        # "done": its schedule (2 rows every 0.5 s for 14 s) ran to the end, not "stopped" by anyone
-        assert fin and fin[-1]["detail"]["reason"] == "done"
-        assert fin[-1]["detail"]["next_seq"] - 1 == 56
+        # it ended by itself, not "stopped" by anyone: "done", its schedule (2 rows every 0.5 s
+        # for 14 s) ran to the end; or "duration", its 14 s ran out with the last burst late
+        # (two make test runs at once, load 12: row 55 in flight at the cut, 'indeterminate')
+        assert fin and fin[-1]["detail"]["reason"] in ("done", "duration"), fin
+        if fin[-1]["detail"]["reason"] == "done":
+            assert fin[-1]["detail"]["next_seq"] - 1 == 56
+        else:
+            assert 50 <= fin[-1]["detail"]["next_seq"] - 1 <= 56, fin
         assert started + 14 - 0.5 <= fin[-1]["ts"] <= started + 14 + 3
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        for pgid in [proc.pid] + descendant_groups(proc.pid):  # when it failed before the kill above
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
         run_module("datagen", {"state": "stopped", "run_id": run_id, "state_dir": state_dir})
 
 

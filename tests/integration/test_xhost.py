@@ -25,7 +25,7 @@ import pymysql
 import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
-from support.util import read_lab, wait_for
+from support.util import descendant_groups, read_lab, wait_for
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 
@@ -265,19 +265,6 @@ FLAP_PLAY = [{
 }]
 
 
-def _descendant_groups(pid):
-    """Process groups of the descendants of ``pid`` that are not its own group (now)."""
-    table = procfs.proc_table()
-    mine, found = {pid}, True
-    while found:
-        found = False
-        for p, st in table.items():
-            if p not in mine and st["ppid"] in mine:
-                mine.add(p)
-                found = True
-    return sorted({table[p]["pgid"] for p in mine if p in table and table[p]["pgid"] != pid} - {0, 1})
-
-
 def test_controller_sigkill_during_a_cross_host_flap_heals_both_hosts_by_the_deadline(xlab, run_module, tmp_path):
     book = tmp_path / "flap.yml"
     book.write_text(json.dumps(FLAP_PLAY))
@@ -293,7 +280,7 @@ def test_controller_sigkill_during_a_cross_host_flap_heals_both_hosts_by_the_dea
         # ansible-playbook's task workers are process groups of their own (ansible-core
         # 2.19): SIGKILL of the controller's group left the worker of the pause task
         # sleeping its 120 s (lab-ns.sh stopped it when the instance ended)
-        workers = _descendant_groups(proc.pid)
+        workers = descendant_groups(proc.pid)
         os.killpg(proc.pid, signal.SIGKILL)
         for pgid in workers:
             try:

@@ -57,3 +57,21 @@ def read_lab(path):
         if not (pid and proc_alive(pid) and port_open(i["host"], i["port"])):
             return None
     return desc
+
+
+def descendant_groups(pid):
+    """Process groups of the descendants of ``pid`` other than its own group, now.
+
+    ansible-core 2.19 runs each task worker of ansible-playbook in a process group of
+    its own: a test that SIGKILLs a controller's group kills these too (a worker in a
+    120 s pause outlived the controller until scripts/lab-ns.sh stopped it)."""
+    from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
+    table = procfs.proc_table()
+    mine, found = {pid}, True
+    while found:
+        found = False
+        for p, st in table.items():
+            if p not in mine and st["ppid"] in mine:
+                mine.add(p)
+                found = True
+    return sorted({table[p]["pgid"] for p in mine if p in table and table[p]["pgid"] != pid} - {0, 1})
