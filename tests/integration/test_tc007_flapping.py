@@ -8,7 +8,6 @@ started it.
 """
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
 from support.net import owned_chains
-from support.util import descendant_groups, read_lab
+from support.util import kill_run, read_lab
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import background
 
@@ -256,12 +255,7 @@ def test_killing_the_controller_mid_flap_the_supervisor_ends_it_on_time(tc007_la
             time.sleep(0.1)
         else:
             pytest.fail("the flap never reached cycle 2")
-        workers = descendant_groups(proc.pid)  # the task workers: groups of their own
-        for pgid in [proc.pid] + workers:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_run(proc.pid)  # and its task workers: groups of their own
         proc.wait(10)
         killed_at = time.time()
 
@@ -309,11 +303,7 @@ def test_killing_the_controller_mid_flap_the_supervisor_ends_it_on_time(tc007_la
             assert 50 <= fin[-1]["detail"]["next_seq"] - 1 <= 56, fin
         assert started + 14 - 0.5 <= fin[-1]["ts"] <= started + 14 + 3
     finally:
-        for pgid in [proc.pid] + descendant_groups(proc.pid):  # when it failed before the kill above
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_run(proc.pid)  # when it failed before the kill above
         run_module("datagen", {"state": "stopped", "run_id": run_id, "state_dir": state_dir})
 
 

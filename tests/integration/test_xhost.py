@@ -17,7 +17,6 @@ Keep runs short (the lab lock): pick tests with -k.
 import json
 import glob
 import os
-import signal
 import subprocess
 import time
 
@@ -25,7 +24,7 @@ import pymysql
 import pytest
 
 from support.ansible import LAB_PLAYBOOK, ROOT, ansible_env, tool
-from support.util import descendant_groups, read_lab, wait_for
+from support.util import kill_run, read_lab, wait_for
 
 from ansible_collections.faultline.chaos.plugins.module_utils._engine import procfs
 
@@ -280,13 +279,7 @@ def test_controller_sigkill_during_a_cross_host_flap_heals_both_hosts_by_the_dea
         # ansible-playbook's task workers are process groups of their own (ansible-core
         # 2.19): SIGKILL of the controller's group left the worker of the pause task
         # sleeping its 120 s (lab-ns.sh stopped it when the instance ended)
-        workers = descendant_groups(proc.pid)
-        os.killpg(proc.pid, signal.SIGKILL)
-        for pgid in workers:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        workers = kill_run(proc.pid)
         proc.communicate()
     wait_for(lambda: not [p for p, st in procfs.proc_table().items() if p in workers and st["state"] != "Z"],
              timeout=10, what="the workers gone")

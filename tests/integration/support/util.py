@@ -75,3 +75,16 @@ def descendant_groups(pid):
                 mine.add(p)
                 found = True
     return sorted({table[p]["pgid"] for p in mine if p in table and table[p]["pgid"] != pid} - {0, 1})
+
+
+def kill_run(pid):
+    """SIGKILL an ansible-playbook started in a session of its own (``pid`` leads its group)
+    and the process groups of its task workers; -> those worker groups."""
+    import signal
+    workers = descendant_groups(pid)
+    for pgid in [pid] + workers:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return workers
