@@ -5,14 +5,19 @@
 # runs, the lab is always taken down at the end.
 #   scripts/test.sh                 # all steps
 #   scripts/test.sh unit lint       # only these steps
-#   scripts/test.sh floor           # unit + sanity on the lowest declared ansible-core (.venv-floor)
-# The steps that never touch the lab (unit, changelog, lint, sanity, floor) run
-# one after the other in the background at nice 19 while the lab steps
-# (integration, molecule) run, so the lab tests keep the CPU when they need it;
-# the lab steps run at the same time too (each with lab instances of its own):
-# integration in the foreground, molecule beside it.  Output of a step that ran
-# beside the foreground one is printed when it ends.  FAULTLINE_TEST_SERIAL=1
-# runs every step in the foreground, in order.
+#   scripts/test.sh floor floor-sanity  # unit tests, sanity on the lowest declared ansible-core (.venv-floor)
+# Three kinds of step, run at the same time where they can:
+# - timed (unit, floor): unit tests that start real supervisors and bound how
+#   late they act.  They run first, side by side, at normal priority, before the
+#   lab steps load the machine (at nice 19 beside the lab they were starved 18x,
+#   885 s instead of 48, and failed their bounds: CI of 2026-12-02).
+# - lab (integration, molecule): each with lab instances of its own, integration
+#   in the foreground, molecule beside it.
+# - quiet (changelog, lint, sanity, floor-sanity): no lab and no clock, one after
+#   the other in the background at nice 19 from the start, so the others keep the
+#   CPU when they need it.
+# Output of a step that ran beside another is printed when it ends.
+# FAULTLINE_TEST_SERIAL=1 runs every step in the foreground, in order.
 # The lab steps run with private lab instances (scripts/lab-ns.sh: own network
 # and mount namespaces), so a lab that is up on this host and another `make
 # test` running at the same time are never touched: integration in
@@ -28,9 +33,9 @@ export ANSIBLE_CONFIG=$ROOT/ansible.cfg
 export ANSIBLE_NOCOLOR=1
 export PY_COLORS=0
 
-ALL_STEPS=(unit integration changelog lint sanity molecule floor)
+ALL_STEPS=(unit floor integration changelog lint sanity molecule floor-sanity)
 # The lowest ansible-core meta/runtime.yml declares (requires_ansible); the
-# floor step runs the unit tests and sanity on it in its own venv.
+# floor steps run the unit tests and sanity on it in its own venv.
 FLOOR_CORE=${FAULTLINE_FLOOR_CORE:-2.16.19}
 FLOOR_VENV=$ROOT/.venv-floor
 STEPS=("${@:-${ALL_STEPS[@]}}")
@@ -119,7 +124,14 @@ run_pytest() {
   return "$rc"
 }
 
-step_unit()        { run_pytest tests/unit; }
+# The unit tests wait on real supervisors much of the time (45 s of CPU in 90 s):
+# UNIT_WORKERS xdist workers each (unit and floor run side by side).
+UNIT_WORKERS=${FAULTLINE_UNIT_WORKERS:-3}
+[[ "$UNIT_WORKERS" =~ ^[1-9][0-9]?$ ]] || { echo "FAULTLINE_UNIT_WORKERS must be 1-99 (got $UNIT_WORKERS)" >&2; exit 2; }
+unit_pytest() {
+  if [ "$UNIT_WORKERS" = 1 ]; then run_pytest tests/unit; else run_pytest -n "$UNIT_WORKERS" tests/unit; fi
+}
+step_unit()        { unit_pytest; }
 # the 30 slowest tests are listed at the end: where the suite's time goes
 step_integration() {
   if [ "$ISOLATE" = 0 ]; then
@@ -150,36 +162,48 @@ step_molecule() {
     (cd "$ROOT" && scripts/lab-ns.sh molecule test --all)
   fi
 }
+# the floor venv, installed once (both floor steps may ask at the same time: a lock)
+floor_venv() {
+  (
+    flock 9 || exit 1
+    stamp=$FLOOR_VENV/.installed-$FLOOR_CORE
+    if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
+      python3 -m venv "$FLOOR_VENV" || exit 1
+      # the collection's requirements, the floor's ansible-core, and the dev pins the unit tests use
+      # shellcheck disable=SC2046
+      "$FLOOR_VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt "ansible-core==$FLOOR_CORE" \
+        $(grep -E '^(pytest|pytest-xdist|execnet|ansible-builder|hypothesis|pyroute2)==' requirements-dev.txt) || exit 1
+      touch "$stamp"
+    fi
+  ) 9>"$ROOT/.venv-floor.lock"
+}
 step_floor() {
-  local stamp=$FLOOR_VENV/.installed-$FLOOR_CORE
-  if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
-    python3 -m venv "$FLOOR_VENV" || return 1
-    # the collection's requirements, the floor's ansible-core, and the dev pins the unit tests use
-    # shellcheck disable=SC2046
-    "$FLOOR_VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt "ansible-core==$FLOOR_CORE" \
-      $(grep -E '^(pytest|ansible-builder|hypothesis|pyroute2)==' requirements-dev.txt) || return 1
-    touch "$stamp"
-  fi
+  floor_venv || return 1
   "$FLOOR_VENV/bin/python" -c 'import ansible.release as r; print("ansible-core", r.__version__)'
   local PYTEST_PYTHON=$FLOOR_VENV/bin/python
-  PATH=$FLOOR_VENV/bin:$PATH run_pytest tests/unit || return 1
+  PATH=$FLOOR_VENV/bin:$PATH unit_pytest
+}
+step_floor_sanity() {
+  floor_venv || return 1
   FAULTLINE_VENV=$FLOOR_VENV bash scripts/sanity.sh
 }
 
 LAB_STEPS=" integration molecule "
+TIMED_STEPS=" unit floor "
 failed=0
 
 # run_step STEP: runs it, records RESULT/TOOK; returns its status
 run_step() {
   local step=$1 start rc
-  if ! declare -F "step_$step" >/dev/null; then
+  local fn=step_${step//-/_}
+  if ! declare -F "$fn" >/dev/null; then
     echo "unknown step: $step (steps: ${ALL_STEPS[*]})" >&2
     return 127
   fi
   echo
   echo "================ $step ================"
   start=$SECONDS
-  "step_$step"
+  "$fn"
   rc=$?
   echo "$rc $((SECONDS - start))" >"$RESULTS/$step"
   return "$rc"
@@ -193,20 +217,40 @@ export FAULTLINE_MODULE_PYCACHE=$RESULTS/module-pycache
 # The lab instances of the lab steps cache the bytecode of Ansible's module_utils that
 # every module task imports from its AnsiballZ zip (tests/integration/support/payload_cache.py).
 export FAULTLINE_PAYLOAD_CACHE=1
-declare -a FG=() BG=()
+declare -a FG=() BG=() TIMED=()
 for step in "${STEPS[@]}"; do
-  if [[ "$LAB_STEPS" == *" $step "* ]]; then FG+=("$step"); else BG+=("$step"); fi
+  if [[ "$LAB_STEPS" == *" $step "* ]]; then FG+=("$step")
+  elif [[ "$TIMED_STEPS" == *" $step "* ]]; then TIMED+=("$step")
+  else BG+=("$step"); fi
 done
 bg_pid=
 declare -a LAB_BG=() lab_pids=()
 if [ "${FAULTLINE_TEST_SERIAL:-0}" != 1 ]; then
-  if [ "${#FG[@]}" -gt 0 ] && [ "${#BG[@]}" -gt 0 ]; then
-    echo "steps without the lab (${BG[*]}) run in the background at nice 19; their output follows the lab steps (${FG[*]})"
+  if [ "${#BG[@]}" -gt 0 ] && [ $((${#FG[@]} + ${#TIMED[@]})) -gt 0 ]; then
+    echo "steps without the lab or a clock (${BG[*]}) run in the background at nice 19; their output comes last"
     ( renice -n 19 -p "$BASHPID" >/dev/null
       for step in "${BG[@]}"; do
         run_step "$step" >"$RESULTS/$step.log" 2>&1
       done ) &
     bg_pid=$!
+  else
+    FG=("${FG[@]}" "${BG[@]}")
+    BG=()
+  fi
+  # the timed steps first, side by side, before the lab steps load the machine
+  if [ "${#TIMED[@]}" -gt 1 ]; then
+    echo "timed steps ${TIMED[*]} run side by side before the lab steps; their output follows"
+    timed_pids=()
+    for step in "${TIMED[@]}"; do
+      run_step "$step" >"$RESULTS/$step.log" 2>&1 &
+      timed_pids+=($!)
+    done
+    for i in "${!TIMED[@]}"; do
+      wait "${timed_pids[$i]}"
+      cat "$RESULTS/${TIMED[$i]}.log"
+    done
+  elif [ "${#TIMED[@]}" -eq 1 ]; then
+    run_step "${TIMED[0]}"
   fi
   # each lab step has lab instances of its own: molecule runs beside the integration
   # tests (their workers wait on faults and servers much of the time) instead of after them

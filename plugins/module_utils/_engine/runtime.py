@@ -1720,9 +1720,11 @@ def run_supervisor(state_dir, fault_id):
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _wake_on_signals(state)
     try:
-        os.nice(SUPERVISOR_NICE)
+        # absolute, not relative to the module's: a module run under `nice` (or from
+        # a niced job) must not leave the revert and the schedule at that low priority
+        os.setpriority(os.PRIO_PROCESS, 0, SUPERVISOR_NICE)
     except OSError:
-        pass  # not root: run at normal priority
+        pass  # not root: the priority it inherited
 
     with ledger:
         try:

@@ -361,9 +361,9 @@ def test_start_at_parsing_and_bounds():
 
 def test_start_at_is_applied_by_the_supervisor_at_that_instant(state_dir, tmp_path):
     params = {"log": str(tmp_path / "applied.log"), "flag": str(tmp_path / "flag")}
-    # make test runs the unit step at nice 19 beside the lab steps: the lead covers a slow
-    # apply, and the instant is read from what the supervisor did (the flag's mtime, the
-    # journal), not from when this starved process got to look
+    # on a busy host the lead covers a slow apply, and the instant is read from what
+    # the supervisor did (the flag's mtime, the journal), not from when this process
+    # got to look
     start = time.time() + 3.0
     engine = base.FaultEngine(FakeModule({"start_at": "%.6f" % start}), state_dir=state_dir)
     res = engine.apply(FileFault(params, fault_id="later"), duration=1.0, lease=60)
@@ -465,7 +465,7 @@ def test_revert_failure_message_names_the_fault_and_its_errors():
 
 def test_a_scheduled_flap_anchors_its_grid_at_start_at(state_dir, tmp_path):
     on, off = tmp_path / "down", tmp_path / "up"
-    start = time.time() + 3.0  # the supervisor's start may be slow at nice 19 on a busy host
+    start = time.time() + 3.0  # the supervisor's start may be slow on a busy host
     put_record(state_dir, "sflap", apply=[{"op": "run", "argv": ["touch", str(on)]}],
                revert=[{"op": "run", "argv": ["touch", str(off)]}], span=0.8, state="scheduled",
                start_at=start, schedule={"mode": "flap", "down_for": 0.2, "up_for": 0.2})
@@ -504,6 +504,23 @@ def test_spawn_returns_at_once_when_the_supervisor_dies_right_after_it_registere
     wait_until(lambda: not rt.proc_alive(ident["pid"], ident.get("starttime")), 5, "the supervisor's death")
     assert rt.Ledger(state_dir).get("dies") is not None and flag.exists()  # killed before its revert
     assert [r["id"] for r in rt.reap(state_dir)] == ["dies"] and not flag.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may raise a priority")
+def test_a_supervisor_spawned_by_a_niced_module_runs_at_its_own_priority(state_dir, tmp_path):
+    """Before: the supervisor lowered its nice by 5 from the module's, so a module run at
+    nice 19 (make test's background steps, a user's `nice ansible-playbook`) left its
+    reverts and start_at instants at nice 14, late on a busy host; it is -5 whatever the
+    module's."""
+    put_record(state_dir, "nice", revert=[{"op": "run", "argv": ["true"]}], span=30.0)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
+    try:
+        ident = rt.spawn_supervisor(state_dir, "nice")
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, mine)
+    wait_until(lambda: os.getpriority(os.PRIO_PROCESS, ident["pid"]) != 19, 5, "the supervisor's renice")
+    assert os.getpriority(os.PRIO_PROCESS, ident["pid"]) == rt.SUPERVISOR_NICE
 
 
 def test_reap_removes_the_temp_file_of_a_writer_killed_mid_write(state_dir):

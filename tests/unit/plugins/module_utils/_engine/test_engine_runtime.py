@@ -115,9 +115,8 @@ def test_sigterm_to_supervisor_reverts_at_once(ledger, tmp_path):
 
 
 def test_renewed_deadline_is_honoured(ledger, tmp_path):
-    # Spans in seconds, not tenths: the floor step runs the unit tests at nice 19
-    # beside the lab steps, where a 0.6 s lease ran out before the test renewed it
-    # (two concurrent make test runs, load 8-10: ledger.get returned None).
+    # Spans in seconds, not tenths: on a busy host (two concurrent make test runs,
+    # load 8-10) a 0.6 s lease ran out before the test renewed it.
     marker = tmp_path / "reverted"
     first = record(ledger, "renew", [{"op": "run", "argv": ["touch", str(marker)]}], span=4.0)
     rt.spawn_supervisor(ledger.state_dir, "renew")

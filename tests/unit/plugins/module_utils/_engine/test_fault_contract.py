@@ -332,12 +332,13 @@ def test_toy_kind_applies_and_the_supervisor_reverts_it(fake_module, tmp_path):
     target = tmp_path / "touched"
     module = fake_module(run=rt.subprocess_runner)
     engine = FaultEngine(module, state_dir=str(tmp_path / "state"))
-    res = engine.apply(FileTouchFault({"path": str(target)}), lease=1.0)
+    # a 2 s lease: the apply (a supervisor started) must return before it runs out, on a busy host too
+    res = engine.apply(FileTouchFault({"path": str(target)}), lease=2.0)
     try:
         assert target.exists() and res["changed"]
         sup = res["supervisor"]
         assert rt.proc_alive(sup["pid"], sup.get("starttime"))
-        end = time.time() + 5
+        end = time.time() + 10
         while engine.ledger.get(res["fault_id"]) is not None and time.time() < end:
             time.sleep(0.02)
         assert not target.exists() and engine.ledger.get(res["fault_id"]) is None
