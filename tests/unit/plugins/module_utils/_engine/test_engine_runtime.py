@@ -120,11 +120,16 @@ def test_renewed_deadline_is_honoured(ledger, tmp_path):
     marker = tmp_path / "reverted"
     first = record(ledger, "renew", [{"op": "run", "argv": ["touch", str(marker)]}], span=4.0)
     rt.spawn_supervisor(ledger.state_dir, "renew")
-    rec = ledger.get("renew")
-    assert rec is not None, "the lease ran out before the renewal (the machine stalled for 4 s)"
-    renewed = time.time() + 8.0
-    rec["deadline"], rec["deadline_mono"] = renewed, time.monotonic() + 8.0
-    ledger.put(rec)
+    # under the ledger lock, as the engine renews: spawn_supervisor returns once the
+    # supervisor holds its fault lock, maybe before it wrote its identity into the
+    # record (a read-modify-write of its own); unlocked, that write could put the old
+    # deadline back (a failure in CI, 2026-12-03)
+    with ledger:
+        rec = ledger.get("renew")
+        assert rec is not None, "the lease ran out before the renewal (the machine stalled for 4 s)"
+        renewed = time.time() + 8.0
+        rec["deadline"], rec["deadline_mono"] = renewed, time.monotonic() + 8.0
+        ledger.put(rec)
     while time.time() < first["deadline"] + 1.5:
         time.sleep(0.05)
     assert not marker.exists(), "supervisor ignored the renewed lease"
