@@ -124,6 +124,29 @@ run_pytest() {
   return "$rc"
 }
 
+# Steps run beside the foreground: start_beside STEP... starts each in the
+# background with its output in a log; finish_beside waits for them in order
+# and prints their logs.
+declare -a BESIDE=() beside_pids=()
+# shellcheck disable=SC2317  # shellcheck takes both for unreachable; they are called below
+start_beside() {
+  local step
+  for step in "$@"; do
+    run_step "$step" >"$RESULTS/$step.log" 2>&1 &
+    BESIDE+=("$step")
+    beside_pids+=($!)
+  done
+}
+# shellcheck disable=SC2317
+finish_beside() {
+  local i
+  for i in "${!BESIDE[@]}"; do
+    wait "${beside_pids[$i]}"
+    cat "$RESULTS/${BESIDE[$i]}.log"
+  done
+  BESIDE=() beside_pids=()
+}
+
 # The unit tests wait on real supervisors much of the time (45 s of CPU in 90 s):
 # UNIT_WORKERS xdist workers each (unit and floor run side by side).
 UNIT_WORKERS=${FAULTLINE_UNIT_WORKERS:-3}
@@ -209,6 +232,29 @@ run_step() {
   return "$rc"
 }
 
+# Steps run beside the foreground: start_beside STEP... starts each in the
+# background with its output in a log; finish_beside waits for them in order
+# and prints their logs.
+declare -a BESIDE=() beside_pids=()
+# shellcheck disable=SC2317  # shellcheck takes both for unreachable; they are called below
+start_beside() {
+  local step
+  for step in "$@"; do
+    run_step "$step" >"$RESULTS/$step.log" 2>&1 &
+    BESIDE+=("$step")
+    beside_pids+=($!)
+  done
+}
+# shellcheck disable=SC2317
+finish_beside() {
+  local i
+  for i in "${!BESIDE[@]}"; do
+    wait "${beside_pids[$i]}"
+    cat "$RESULTS/${BESIDE[$i]}.log"
+  done
+  BESIDE=() beside_pids=()
+}
+
 RESULTS=$(mktemp -d /tmp/faultline-test.XXXXXX)
 # The modules' bytecode cache (plugins/module_utils/_engine/modcache.py) of the
 # modules the tests run on this host: in this run's directory, removed with it,
@@ -224,7 +270,6 @@ for step in "${STEPS[@]}"; do
   else BG+=("$step"); fi
 done
 bg_pid=
-declare -a LAB_BG=() lab_pids=()
 if [ "${FAULTLINE_TEST_SERIAL:-0}" != 1 ]; then
   if [ "${#BG[@]}" -gt 0 ] && [ $((${#FG[@]} + ${#TIMED[@]})) -gt 0 ]; then
     echo "steps without the lab or a clock (${BG[*]}) run in the background at nice 19; their output comes last"
@@ -240,28 +285,17 @@ if [ "${FAULTLINE_TEST_SERIAL:-0}" != 1 ]; then
   # the timed steps first, side by side, before the lab steps load the machine
   if [ "${#TIMED[@]}" -gt 1 ]; then
     echo "timed steps ${TIMED[*]} run side by side before the lab steps; their output follows"
-    timed_pids=()
-    for step in "${TIMED[@]}"; do
-      run_step "$step" >"$RESULTS/$step.log" 2>&1 &
-      timed_pids+=($!)
-    done
-    for i in "${!TIMED[@]}"; do
-      wait "${timed_pids[$i]}"
-      cat "$RESULTS/${TIMED[$i]}.log"
-    done
+    start_beside "${TIMED[@]}"
+    finish_beside
   elif [ "${#TIMED[@]}" -eq 1 ]; then
     run_step "${TIMED[0]}"
   fi
   # each lab step has lab instances of its own: molecule runs beside the integration
   # tests (their workers wait on faults and servers much of the time) instead of after them
   if [ "$ISOLATE" = 1 ] && [ "$WIDE" = 1 ] && [ "${#FG[@]}" -gt 1 ]; then
-    LAB_BG=("${FG[@]:1}")
+    echo "lab steps ${FG[*]:1} run beside ${FG[0]} (own lab instances); their output follows it"
+    start_beside "${FG[@]:1}"
     FG=("${FG[0]}")
-    echo "lab steps ${LAB_BG[*]} run beside ${FG[0]} (own lab instances); their output follows it"
-    for step in "${LAB_BG[@]}"; do
-      run_step "$step" >"$RESULTS/$step.log" 2>&1 &
-      lab_pids+=($!)
-    done
   fi
 else
   FG=("${STEPS[@]}")
@@ -270,10 +304,7 @@ fi
 for step in "${FG[@]}"; do
   run_step "$step"
 done
-for i in "${!LAB_BG[@]}"; do
-  wait "${lab_pids[$i]}"
-  cat "$RESULTS/${LAB_BG[$i]}.log"
-done
+finish_beside
 if [ -n "$bg_pid" ]; then
   wait "$bg_pid"
   for step in "${BG[@]}"; do
