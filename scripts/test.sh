@@ -124,29 +124,6 @@ run_pytest() {
   return "$rc"
 }
 
-# Steps run beside the foreground: start_beside STEP... starts each in the
-# background with its output in a log; finish_beside waits for them in order
-# and prints their logs.
-declare -a BESIDE=() beside_pids=()
-# shellcheck disable=SC2317  # shellcheck takes both for unreachable; they are called below
-start_beside() {
-  local step
-  for step in "$@"; do
-    run_step "$step" >"$RESULTS/$step.log" 2>&1 &
-    BESIDE+=("$step")
-    beside_pids+=($!)
-  done
-}
-# shellcheck disable=SC2317
-finish_beside() {
-  local i
-  for i in "${!BESIDE[@]}"; do
-    wait "${beside_pids[$i]}"
-    cat "$RESULTS/${BESIDE[$i]}.log"
-  done
-  BESIDE=() beside_pids=()
-}
-
 # The unit tests wait on real supervisors much of the time (45 s of CPU in 90 s):
 # UNIT_WORKERS xdist workers each (unit and floor run side by side).
 UNIT_WORKERS=${FAULTLINE_UNIT_WORKERS:-3}
